@@ -1,1 +1,156 @@
-//! placeholder
+//! The `mrjbot` control plane as a library: configuration, wiring and the server start.
+//! `main` and the test harness both call [`start`], so tests run exactly what ships.
+
+pub mod cli;
+pub mod config;
+
+use anyhow::Context;
+use config::Config;
+use mrjbot_app::{App, AuthSettings, Clock, SystemClock};
+use mrjbot_db::{Db, DbOptions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_db(cfg: &Config) -> anyhow::Result<Db> {
+    let mut opts = DbOptions::new(cfg.database_url());
+    opts.max_connections = cfg.database_max_connections;
+    let db = Db::connect(&opts).await.with_context(|| {
+        format!(
+            "cannot open the database (database_url / DATABASE_URL = {})",
+            redact(&opts.url)
+        )
+    })?;
+    db.migrate()
+        .await
+        .context("applying database migrations failed")?;
+    Ok(db)
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Builds the application services over an open database.
+pub async fn build_app(cfg: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    let auth = AuthSettings {
+        access_ttl: Duration::from_secs(cfg.auth.access_ttl_secs),
+        refresh_ttl: Duration::from_secs(cfg.auth.refresh_ttl_days * 86_400),
+        lockout_threshold: cfg.auth.lockout_threshold,
+        lockout_duration: Duration::from_secs(cfg.auth.lockout_minutes * 60),
+        jwt_secret: cfg.auth.jwt_secret.clone(),
+    };
+    App::new(db, clock, auth)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the services failed: {e}"))
+}
+
+/// A running server.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The services (tests drive the clock and the store through it).
+    pub app: App,
+    /// The first admin's credentials, when this start created them.
+    pub initial_admin: Option<(String, String)>,
+    shutdown: watch::Sender<bool>,
+    /// Finishes when the server has stopped.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Asks the server to stop gracefully and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Opens the store, builds the services, creates the first admin when there is none, and
+/// starts serving on the configured address (port 0 picks a free one).
+pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let db = open_db(cfg).await?;
+    let app = build_app(cfg, db, clock).await?;
+    let initial_admin = app
+        .bootstrap_admin()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first admin failed: {e}"))?;
+    let listener = TcpListener::bind(cfg.listen_addr()?)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listen / MRJBOT_LISTEN / --listen)",
+                cfg.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    mrjbot_api::install_metrics_recorder();
+    let settings = mrjbot_api::ApiSettings {
+        login_per_minute: cfg.auth.login_per_minute,
+        login_burst: cfg.auth.login_burst,
+        ..mrjbot_api::ApiSettings::default()
+    };
+    let router = mrjbot_api::router(app.clone(), &settings);
+    let (tx, mut rx) = watch::channel(false);
+    let sweeper = spawn_sweeper(
+        app.clone(),
+        Duration::from_secs(cfg.sweep_interval_secs),
+        tx.subscribe(),
+    );
+    let db = app.db().clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await;
+        sweeper.abort();
+        db.close().await;
+        served.context("the HTTP server failed")
+    });
+    Ok(Running {
+        addr,
+        app,
+        initial_admin,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Periodically moves overdue subscriptions to `expired` (the full durable scheduler
+/// arrives with the jobs table's users; this keeps statuses truthful meanwhile).
+fn spawn_sweeper(
+    app: App,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match app.expire_due().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(expired = n, "subscriptions expired"),
+                        Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+/// The default clock.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
