@@ -44,28 +44,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "expected Content-Type: application/json",
+            ));
+        }
+        // Reading through the Bytes extractor keeps the configured body limit.
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is too large",
+                ));
+            }
+            Err(e) => return Err(ApiError::new(ErrorCode::MalformedRequest, e.body_text())),
+        };
+        // PostgreSQL cannot store NUL in text; refuse it on every engine alike.
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+            return Err(nul_error());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(field_error(&e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
                 ErrorCode::MalformedRequest,
                 format!("the body is not valid JSON: {}", e.body_text()),
             )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                ErrorCode::MalformedRequest,
-                "expected Content-Type: application/json",
-            )),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    "the request body is too large",
-                ))
-            }
             Err(e) => Err(ApiError::new(ErrorCode::MalformedRequest, e.body_text())),
         }
     }
+}
+
+fn nul_error() -> ApiError {
+    ApiError(mrjbot_app::AppError::field(
+        "body",
+        "text must not contain NUL characters",
+    ))
 }
 
 /// A JSON body that may be absent (an empty body means the default value).
@@ -103,6 +128,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts
+            .uri
+            .query()
+            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+        {
+            return Err(nul_error());
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {

@@ -3,6 +3,7 @@
 //! the one error shape.
 
 use crate::error::ErrorBody;
+use crate::routes::SortOrder;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr, ResponseBuilder};
@@ -10,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr, ResponseBuilder};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "MRJBot API", description = "Control plane of MRJBot: users, roles, plans, nodes, subscriptions, audit log."),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, SortOrder)),
     tags(
         (name = "auth", description = "Sign-in, tokens, sessions"),
         (name = "users", description = "Customers and staff"),

@@ -381,7 +381,9 @@ impl App {
         for _attempt in 0..5 {
             let now = self.now();
             let mut tx = self.db().begin().await?;
-            let before = repo::get(tx.conn(), id).await?.ok_or_else(not_found)?;
+            let before = repo::get_for_update(tx.conn(), id)
+                .await?
+                .ok_or_else(not_found)?;
             let mut row = before.clone();
             let st = state_of(&row);
             match &change {

@@ -85,6 +85,31 @@ pub async fn get(c: Conn<'_>, id: i64) -> Result<Option<SubscriptionRow>, DbErro
     )
 }
 
+/// One subscription, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL;
+/// on SQLite the single writer already serialises write transactions).
+pub async fn get_for_update(c: Conn<'_>, id: i64) -> Result<Option<SubscriptionRow>, DbError> {
+    match c {
+        Conn::Sqlite(c) => {
+            let sql = format!("SELECT {COLS} FROM subscriptions WHERE id = $1");
+            Ok(
+                sqlx::query_as::<sqlx::Sqlite, SubscriptionRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?,
+            )
+        }
+        Conn::Pg(c) => {
+            let sql = format!("SELECT {COLS} FROM subscriptions WHERE id = $1 FOR UPDATE");
+            Ok(
+                sqlx::query_as::<sqlx::Postgres, SubscriptionRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?,
+            )
+        }
+    }
+}
+
 /// The subscription with this link token.
 pub async fn get_by_token(c: Conn<'_>, token: &str) -> Result<Option<SubscriptionRow>, DbError> {
     let sql = format!("SELECT {COLS} FROM subscriptions WHERE token = $1");

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! permissions {
-    ($($variant:ident => $name:literal, $doc:literal;)*) => {
+    ($($variant:ident => $name:tt, $doc:literal;)*) => {
         /// One thing a role may do.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum Permission {

@@ -1,0 +1,373 @@
+//! The binary as an operator uses it: subcommands, configuration errors that name the
+//! setting, admin management from scripts, and restart safety after `kill -9`.
+
+use crate::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mrjbot");
+
+fn run(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Option<&str>,
+    dir: &std::path::Path,
+) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn subcommands_and_config_errors() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let (ok, out, _) = run(&["version"], &[], None, d);
+    assert!(ok && out.starts_with("mrjbot "), "{out}");
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["admin", "create", "--help"],
+        vec!["config", "check", "--help"],
+    ] {
+        let (ok, out, _) = run(&args, &[], None, d);
+        assert!(ok && out.contains("Usage"), "{args:?}: {out}");
+    }
+
+    let (ok, _, err) = run(
+        &["config", "check", "--data-dir", "store"],
+        &[("MRJBOT_LISTEN", "nonsense")],
+        None,
+        d,
+    );
+    assert!(!ok && err.contains("listen"), "{err}");
+    let (ok, _, err) = run(
+        &["config", "check"],
+        &[("DATABASE_URL", "mysql://x")],
+        None,
+        d,
+    );
+    assert!(!ok && err.contains("database_url"), "{err}");
+    std::fs::write(d.join("mrjbot.toml"), "log_format = \"xml\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _, err) = run(&["config", "check"], &[], None, d);
+    assert!(!ok && err.contains("log_format"), "{err}");
+    std::fs::write(d.join("mrjbot.toml"), "listn = \"1\"\n").unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _, err) = run(&["config", "check"], &[], None, d);
+    assert!(
+        !ok && err.contains("listn"),
+        "unknown keys are named: {err}"
+    );
+    // Environment wins over the file.
+    std::fs::write(
+        d.join("mrjbot.toml"),
+        "log_level = \"debug\"\nlisten = \"127.0.0.1:1\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, out, err) = run(
+        &["config", "check", "--data-dir", "store"],
+        &[("MRJBOT_LISTEN", "127.0.0.1:9999")],
+        None,
+        d,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("listen = \"127.0.0.1:9999\"") && out.contains("log_level = \"debug\""),
+        "{out}"
+    );
+    std::fs::remove_file(d.join("mrjbot.toml")).unwrap_or_else(|e| panic!("{e}"));
+
+    let (ok, out, err) = run(&["migrate", "--data-dir", "store"], &[], None, d);
+    assert!(ok && out.contains("sqlite"), "{out}{err}");
+    assert!(d.join("store/mrjbot.db").exists());
+    let (ok, out, err) = run(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "ops",
+            "--password-stdin",
+            "--data-dir",
+            "store",
+        ],
+        &[],
+        Some("ops-password-1\n"),
+        d,
+    );
+    assert!(ok && out.contains("created admin `ops`"), "{out}{err}");
+    let (ok, _, err) = run(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "ops",
+            "--password-stdin",
+            "--data-dir",
+            "store",
+        ],
+        &[],
+        Some("ops-password-1\n"),
+        d,
+    );
+    assert!(!ok && err.contains("already"), "{err}");
+    let (ok, _, err) = run(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "weak",
+            "--password-stdin",
+            "--data-dir",
+            "store",
+        ],
+        &[],
+        Some("123\n"),
+        d,
+    );
+    assert!(!ok && err.contains("password"), "{err}");
+    let (ok, out, err) = run(
+        &[
+            "admin",
+            "reset-password",
+            "--username",
+            "ops",
+            "--data-dir",
+            "store",
+        ],
+        &[],
+        None,
+        d,
+    );
+    assert!(
+        ok && out.contains("password: "),
+        "a generated password is printed: {out}{err}"
+    );
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18_123)
+}
+
+async fn start_server(dir: &std::path::Path, port: u16, db_url: Option<&str>) -> (Server, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+        "store",
+    ])
+    .current_dir(dir)
+    .env_remove("DATABASE_URL")
+    .env("MRJBOT_AUTH__LOGIN_BURST", "1000")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if let Some(u) = db_url {
+        cmd.env("DATABASE_URL", u);
+    }
+    let server = Server(cmd.spawn().unwrap_or_else(|e| panic!("{e}")));
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if reqwest::get(format!("{base}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (server, base);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server did not become ready");
+}
+
+async fn restart_safety(db_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let mut envs = Vec::new();
+    if let Some(u) = &db_url {
+        envs.push(("DATABASE_URL", u.as_str()));
+    }
+    let (ok, _, err) = run(
+        &[
+            "admin",
+            "create",
+            "--username",
+            "ops",
+            "--password-stdin",
+            "--data-dir",
+            "store",
+        ],
+        &envs,
+        Some("ops-password-1"),
+        d,
+    );
+    assert!(ok, "{err}");
+    let port = free_port();
+    let (mut server, base) = start_server(d, port, db_url.as_deref()).await;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "ops", "password": "ops-password-1"}));
+    let token: Value = login
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // A burst of writes from 8 writers; kill -9 while it runs.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut writers = Vec::new();
+    for w in 0..8i64 {
+        let (http, base, token, acked) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0..10_000i64 {
+                let tg = 100_000 + w * 100_000 + i;
+                let r = http
+                    .post(format!("{base}/api/v1/users"))
+                    .bearer_auth(&token)
+                    .json(
+                        &json!({"telegram_id": tg, "display_name": format!("writer {w} row {i}")}),
+                    )
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        if let Ok(mut a) = acked.lock() {
+                            a.push(tg);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SIGKILL: no graceful shutdown, no WAL checkpoint.
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acknowledged.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(
+        acked.len() > 20,
+        "the burst was running ({} writes acknowledged)",
+        acked.len()
+    );
+
+    let (_server, base) = start_server(d, free_port(), db_url.as_deref()).await;
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "ops", "password": "ops-password-1"}));
+    let token: Value = login
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = std::collections::HashSet::new();
+    let mut offset = 0;
+    loop {
+        let page: Value = http
+            .get(format!("{base}/api/v1/users?limit=500&offset={offset}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        for u in &items {
+            if let Some(tg) = u["telegram_id"].as_i64() {
+                // No half-written row: every visible user is complete, with its role.
+                assert!(
+                    u["display_name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("writer ")),
+                    "{u}"
+                );
+                assert_eq!(u["roles"], json!(["user"]), "{u}");
+                seen.insert(tg);
+            }
+        }
+        if items.len() < 500 {
+            break;
+        }
+        offset += 500;
+    }
+    let lost: Vec<&i64> = acked.iter().filter(|tg| !seen.contains(tg)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost after kill -9, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    // At most the in-flight writes (one per writer) may exist without an acknowledgement.
+    assert!(
+        seen.len() <= acked.len() + 8,
+        "{} rows, {} acknowledged",
+        seen.len(),
+        acked.len()
+    );
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_committed_sqlite() {
+    restart_safety(None).await;
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_committed_postgres() {
+    let Some((url, name)) = mrjbot_testkit::fresh_pg_database().await else {
+        return;
+    };
+    restart_safety(Some(url)).await;
+    mrjbot_testkit::drop_pg_database(&name).await;
+}

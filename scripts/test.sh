@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: every test on SQLite and on PostgreSQL, then schemathesis against
+# the OpenAPI document on both engines. Usage: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/test-deps.sh
+
+# Leftovers of interrupted runs.
+psql -h 127.0.0.1 -U postgres -d test -Atqc \
+  "SELECT 'DROP DATABASE IF EXISTS ' || datname || ' WITH (FORCE);' FROM pg_database WHERE datname LIKE 'mrjbot_t_%'" \
+  2>/dev/null | psql -h 127.0.0.1 -U postgres -d test -q >/dev/null 2>&1 || true
+
+export CI="${CI:-true}"   # PostgreSQL cases fail instead of skipping
+export MRJBOT_TEST_PG_URL="${MRJBOT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+cargo test --workspace --locked
+./scripts/schemathesis.sh
