@@ -14,5 +14,6 @@ psql -h 127.0.0.1 -U postgres -d test -Atqc \
 export CI="${CI:-true}"   # PostgreSQL cases fail instead of skipping
 export MRJBOT_TEST_PG_URL="${MRJBOT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+./scripts/check-boundaries.sh
 cargo test --workspace --locked
 ./scripts/schemathesis.sh

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Crate boundaries: the pure domain pulls no runtime or database; services and the store
+# know nothing of HTTP. Fails when a dependency crosses a boundary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+forbid() { # crate dependency
+  if cargo tree -p "$1" -e normal --prefix none 2>/dev/null | awk '{print $1}' | grep -qx "$2"; then
+    echo "boundary violated: $1 depends on $2"; fail=1
+  fi
+}
+for dep in sqlx tokio axum reqwest; do forbid mrjbot-domain "$dep"; done
+for dep in axum tower-http utoipa-axum; do forbid mrjbot-db "$dep"; forbid mrjbot-app "$dep"; done
+[ "$fail" = 0 ] && echo "crate boundaries ok"
+exit "$fail"
