@@ -1,7 +1,7 @@
 //! The audit log: append-only, one row per mutating admin action, written in the same
 //! transaction as the change it describes.
 
-use crate::{Conn, DbError, Page, Sql, bind_all, on};
+use crate::{Conn, DbError, Page, Sql, on};
 
 /// A stored audit entry.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -72,15 +72,5 @@ pub async fn list(
     if let Some(v) = f.until {
         w.and("created_at < ?", v);
     }
-    let count_sql = format!("SELECT COUNT(*){}", w.text);
-    let mut rows = Sql {
-        text: format!("SELECT {COLS}{}", w.text),
-        args: w.args.clone(),
-    };
-    page.apply(&mut rows);
-    on!(c, c, D => {
-        let total: (i64,) = bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &w.args).fetch_one(&mut *c).await?;
-        let items = bind_all!(sqlx::query_as::<D, AuditRow>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args).fetch_all(&mut *c).await?;
-        Ok((items, total.0))
-    })
+    crate::sql::fetch_page::<AuditRow>(c, COLS, &w, page).await
 }

@@ -1,6 +1,6 @@
 //! Nodes (VPN servers driven by our agent or a panel) and their inbounds.
 
-use crate::{Conn, DbError, Page, Sql, bind_all, on};
+use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored node. Secrets (`api_password`, `secret_hash`) are never serialised.
@@ -107,17 +107,7 @@ pub async fn list(c: Conn<'_>, f: &NodeFilter, page: Page) -> Result<(Vec<NodeRo
     if let Some(r) = &f.region {
         w.and("region = ?", r.as_str());
     }
-    let count_sql = format!("SELECT COUNT(*){}", w.text);
-    let mut rows = Sql {
-        text: format!("SELECT {COLS}{}", w.text),
-        args: w.args.clone(),
-    };
-    page.apply(&mut rows);
-    on!(c, c, D => {
-        let total: (i64,) = bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &w.args).fetch_one(&mut *c).await?;
-        let items = bind_all!(sqlx::query_as::<D, NodeRow>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args).fetch_all(&mut *c).await?;
-        Ok((items, total.0))
-    })
+    crate::sql::fetch_page::<NodeRow>(c, COLS, &w, page).await
 }
 
 /// Deletes a node and its inbounds.

@@ -87,17 +87,7 @@ pub async fn list(c: Conn<'_>, f: &PlanFilter, page: Page) -> Result<(Vec<PlanRo
     if let Some(r) = &f.region {
         w.and("region = ?", r.as_str());
     }
-    let count_sql = format!("SELECT COUNT(*){}", w.text);
-    let mut rows = Sql {
-        text: format!("SELECT {COLS}{}", w.text),
-        args: w.args.clone(),
-    };
-    page.apply(&mut rows);
-    on!(c, c, D => {
-        let total: (i64,) = bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &w.args).fetch_one(&mut *c).await?;
-        let items = bind_all!(sqlx::query_as::<D, PlanRow>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args).fetch_all(&mut *c).await?;
-        Ok((items, total.0))
-    })
+    crate::sql::fetch_page::<PlanRow>(c, COLS, &w, page).await
 }
 
 /// Deletes a plan (prices go with it; subscriptions keep their terms).

@@ -162,6 +162,37 @@ impl Page {
     }
 }
 
+/// Runs `SELECT COUNT(*)` and `SELECT cols` over the same `FROM ... WHERE ...` part and
+/// returns one page of rows with the total.
+pub async fn fetch_page<R>(
+    c: crate::Conn<'_>,
+    cols: &str,
+    filter: &Sql,
+    page: Page,
+) -> Result<(Vec<R>, i64), crate::DbError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    let count_sql = format!("SELECT COUNT(*){}", filter.text);
+    let mut rows = Sql {
+        text: format!("SELECT {cols}{}", filter.text),
+        args: filter.args.clone(),
+    };
+    page.apply(&mut rows);
+    crate::on!(c, c, D => {
+        let total: (i64,) = crate::bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &filter.args)
+            .fetch_one(&mut *c)
+            .await?;
+        let items = crate::bind_all!(sqlx::query_as::<D, R>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args)
+            .fetch_all(&mut *c)
+            .await?;
+        Ok((items, total.0))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! the version the service read, so two concurrent changes cannot silently overwrite
 //! each other (the loser retries on fresh data).
 
-use crate::{Conn, DbError, Page, Sql, bind_all, on};
+use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored subscription. The token and credentials are never serialised into audit logs.
@@ -137,17 +137,7 @@ pub async fn list(
     if let Some(t) = f.expires_before {
         w.and("expires_at < ?", t);
     }
-    let count_sql = format!("SELECT COUNT(*){}", w.text);
-    let mut rows = Sql {
-        text: format!("SELECT {COLS}{}", w.text),
-        args: w.args.clone(),
-    };
-    page.apply(&mut rows);
-    on!(c, c, D => {
-        let total: (i64,) = bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &w.args).fetch_one(&mut *c).await?;
-        let items = bind_all!(sqlx::query_as::<D, SubscriptionRow>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args).fetch_all(&mut *c).await?;
-        Ok((items, total.0))
-    })
+    crate::sql::fetch_page::<SubscriptionRow>(c, COLS, &w, page).await
 }
 
 /// Ids of subscriptions whose stored status claims usability but whose expiry has passed.

@@ -1,7 +1,7 @@
 //! Users: customers (usually known by their Telegram id) and staff (who log in with a
 //! username and password).
 
-use crate::{Conn, DbError, Page, Sql, bind_all, on};
+use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored user.
@@ -107,17 +107,7 @@ pub async fn list(
         w.and("id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = ?", r.as_str());
         w.and("(ur.expires_at IS NULL OR ur.expires_at > ?))", now);
     }
-    let count_sql = format!("SELECT COUNT(*){}", w.text);
-    let mut rows = Sql {
-        text: format!("SELECT {COLS}{}", w.text),
-        args: w.args.clone(),
-    };
-    page.apply(&mut rows);
-    on!(c, c, D => {
-        let total: (i64,) = bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &w.args).fetch_one(&mut *c).await?;
-        let items = bind_all!(sqlx::query_as::<D, UserRow>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args).fetch_all(&mut *c).await?;
-        Ok((items, total.0))
-    })
+    crate::sql::fetch_page::<UserRow>(c, COLS, &w, page).await
 }
 
 /// Deletes a user; fails with `ForeignKey` while money rows or subscriptions refer to it.
