@@ -93,7 +93,7 @@ fn nul_error() -> ApiError {
     ))
 }
 
-/// A JSON body that may be absent (an empty body means the default value).
+/// A JSON body that may be absent (an empty body or `null` means the default value).
 pub struct JsonOrEmpty<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
@@ -115,9 +115,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
         if empty {
             return Ok(JsonOrEmpty(T::default()));
         }
-        Json::<T>::from_request(req, state)
+        Json::<Option<T>>::from_request(req, state)
             .await
-            .map(|Json(v)| JsonOrEmpty(v))
+            .map(|Json(v)| JsonOrEmpty(v.unwrap_or_default()))
     }
 }
 

@@ -207,6 +207,7 @@ impl App {
             // An already-rotated token came back: somebody kept a copy. End the session.
             sessions::revoke(tx.conn(), s.id, now.millis()).await?;
             tx.commit().await?;
+            self.inner.caches.forget_session(s.id);
             return Err(AppError::new(
                 ErrorCode::RefreshTokenReused,
                 "refresh token reused; the session was ended",
@@ -246,6 +247,7 @@ impl App {
         let mut tx = self.db().begin().await?;
         sessions::revoke(tx.conn(), sid, self.now().millis()).await?;
         tx.commit().await?;
+        self.inner.caches.forget_session(sid);
         Ok(())
     }
 
@@ -258,6 +260,12 @@ impl App {
                 TokenError::Expired => unauthenticated("access token expired"),
                 TokenError::Invalid => unauthenticated("invalid access token"),
             })?;
+        if let Some(actor) = self.inner.caches.actor(claims.sid)
+            && actor.user_id == Some(claims.sub)
+        {
+            return Ok(actor);
+        }
+        let generation = self.inner.caches.actors_generation();
         let mut rc = self.db().read().await?;
         let session = sessions::get(rc.conn(), claims.sid).await?;
         match session {
@@ -277,7 +285,7 @@ impl App {
             ));
         }
         let (permissions, roles) = self.permissions_of(rc.conn(), user.id, now).await?;
-        Ok(Actor {
+        let actor = Actor {
             user_id: Some(user.id),
             label: user
                 .username
@@ -287,7 +295,9 @@ impl App {
             roles,
             session_id: Some(claims.sid),
             request_id: None,
-        })
+        };
+        self.inner.caches.put_actor(claims.sid, &actor, generation);
+        Ok(actor)
     }
 
     /// Effective permissions and role names of a user at `now`.
@@ -349,6 +359,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(uid);
         Ok(())
     }
 }

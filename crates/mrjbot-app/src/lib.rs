@@ -6,6 +6,7 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod nodes;
@@ -66,6 +67,7 @@ struct Inner {
     auth: AuthSettings,
     jwt_key: Vec<u8>,
     hasher: password::Hasher,
+    caches: cache::Caches,
 }
 
 impl App {
@@ -82,6 +84,7 @@ impl App {
                 auth,
                 jwt_key,
                 hasher: password::Hasher::default(),
+                caches: cache::Caches::default(),
             }),
         })
     }

@@ -112,16 +112,20 @@ pub struct NodeCreated {
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// Unique name (1-64 characters).
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// How it is driven.
     pub kind: NodeKind,
     /// Host name or IP customers connect to.
+    #[schema(pattern = r"^[A-Za-z0-9.:\[\]-]{1,253}$")]
     pub address: String,
     /// Location / region tier.
+    #[schema(max_length = 64)]
     pub region: Option<String>,
     /// Constant or dynamic (default dynamic).
     pub ip_type: Option<IpType>,
     /// Panel URL (required for panels).
+    #[schema(pattern = "^https?://", max_length = 500)]
     pub api_url: Option<String>,
     /// Panel user (required for panels).
     pub api_username: Option<String>,
@@ -139,14 +143,18 @@ pub struct NewNode {
 #[serde(deny_unknown_fields)]
 pub struct NodePatch {
     /// New name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// New address.
+    #[schema(pattern = r"^[A-Za-z0-9.:\[\]-]{1,253}$")]
     pub address: Option<String>,
     /// New region (empty clears).
+    #[schema(max_length = 64)]
     pub region: Option<String>,
     /// New IP type.
     pub ip_type: Option<IpType>,
     /// New panel URL.
+    #[schema(max_length = 500)]
     pub api_url: Option<String>,
     /// New panel user.
     pub api_username: Option<String>,
@@ -253,6 +261,7 @@ pub struct InboundView {
 #[serde(deny_unknown_fields)]
 pub struct InboundInput {
     /// Tag: 1-64 of `A-Z a-z 0-9 _ . -`.
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
     pub tag: String,
     /// Protocol.
     pub protocol: Protocol,

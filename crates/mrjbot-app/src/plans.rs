@@ -59,9 +59,11 @@ pub struct PlanView {
 #[serde(deny_unknown_fields)]
 pub struct NewPlan {
     /// Unique name (1-64 characters).
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// Description (at most 1000 characters).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: String,
     /// Days per purchase (1-3650).
     #[schema(minimum = 1, maximum = 3650)]
@@ -75,6 +77,7 @@ pub struct NewPlan {
     /// Constant or dynamic IP (default dynamic).
     pub ip_type: Option<IpType>,
     /// Location / region tier.
+    #[schema(max_length = 64)]
     pub region: Option<String>,
     /// Start the clock at first use.
     #[serde(default)]
@@ -83,6 +86,7 @@ pub struct NewPlan {
     pub is_active: Option<bool>,
     /// Position in the catalogue.
     #[serde(default)]
+    #[schema(minimum = -1000000, maximum = 1000000)]
     pub sort_order: i64,
     /// Prices, one per currency.
     #[serde(default)]
@@ -94,8 +98,10 @@ pub struct NewPlan {
 #[serde(deny_unknown_fields)]
 pub struct PlanPatch {
     /// New name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     /// New description.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     /// New days per purchase.
     #[schema(minimum = 1, maximum = 3650)]
@@ -109,12 +115,14 @@ pub struct PlanPatch {
     /// New IP type.
     pub ip_type: Option<IpType>,
     /// New region (empty clears).
+    #[schema(max_length = 64)]
     pub region: Option<String>,
     /// Start at first use.
     pub start_on_first_use: Option<bool>,
     /// On sale.
     pub is_active: Option<bool>,
     /// Position.
+    #[schema(minimum = -1000000, maximum = 1000000)]
     pub sort_order: Option<i64>,
     /// Replaces all prices.
     pub prices: Option<Vec<Price>>,

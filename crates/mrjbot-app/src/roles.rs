@@ -36,9 +36,11 @@ pub struct RoleView {
 #[serde(deny_unknown_fields)]
 pub struct RoleInput {
     /// Unique name: 2-32 of `a-z 0-9 _ -`.
+    #[schema(pattern = "^[a-z0-9_-]{2,32}$")]
     pub name: String,
     /// What it is for (at most 200 characters).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub description: String,
     /// What it allows.
     pub permissions: Vec<Permission>,
@@ -49,8 +51,10 @@ pub struct RoleInput {
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     /// New name.
+    #[schema(pattern = "^[a-z0-9_-]{2,32}$")]
     pub name: Option<String>,
     /// New description.
+    #[schema(max_length = 200)]
     pub description: Option<String>,
     /// New permission set (replaces the old one).
     pub permissions: Option<Vec<Permission>>,
@@ -260,6 +264,8 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_all_actors();
+        self.inner.caches.users_changed();
         Ok(after)
     }
 
@@ -288,6 +294,8 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_all_actors();
+        self.inner.caches.users_changed();
         Ok(())
     }
 
@@ -361,6 +369,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(user_id);
         self.user_roles(actor, user_id).await
     }
 
@@ -393,6 +402,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(user_id);
         Ok(())
     }
 }

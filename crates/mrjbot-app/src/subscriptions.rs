@@ -125,7 +125,8 @@ pub struct NewSubscription {
     pub temporary_days: Option<i64>,
     /// Pin to a node (constant IP).
     pub node_id: Option<i64>,
-    /// Staff note.
+    /// Staff note (at most 1000 characters).
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -159,7 +160,8 @@ pub struct AddDataInput {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatch {
-    /// Staff note (empty clears).
+    /// Staff note (empty clears; at most 1000 characters).
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
     /// Device limit (0 clears).
     #[schema(minimum = 0, maximum = 1000)]

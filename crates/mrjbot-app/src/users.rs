@@ -73,20 +73,27 @@ impl UserView {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name (3-32 of `a-z 0-9 _ . -`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{2,31}$")]
     pub username: Option<String>,
     /// Password (10-128 characters, mixed).
+    #[schema(min_length = 10, max_length = 128)]
     pub password: Option<String>,
     /// E-mail.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// Telegram user id.
+    #[schema(minimum = 1, maximum = 4503599627370495_i64)]
     pub telegram_id: Option<i64>,
     /// Display name (at most 64 characters).
+    #[schema(max_length = 64)]
     pub display_name: Option<String>,
     /// `fa` (default), `en` or `ru`.
+    #[schema(pattern = "^(fa|en|ru)$")]
     pub language: Option<String>,
     /// Role names; default `["user"]`.
     pub roles: Option<Vec<String>>,
     /// Staff note (at most 1000 characters).
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -95,18 +102,25 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New login name.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{2,31}$")]
     pub username: Option<String>,
     /// New e-mail (empty clears).
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// New Telegram id.
+    #[schema(minimum = 1, maximum = 4503599627370495_i64)]
     pub telegram_id: Option<i64>,
     /// New display name (empty clears).
+    #[schema(max_length = 64)]
     pub display_name: Option<String>,
     /// `fa`, `en` or `ru`.
+    #[schema(pattern = "^(fa|en|ru)$")]
     pub language: Option<String>,
     /// `active` or `disabled` (staff only).
+    #[schema(pattern = "^(active|disabled)$")]
     pub status: Option<String>,
     /// Staff note (staff only; empty clears).
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -265,6 +279,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.users_changed();
         let mut names = role_names;
         names.sort();
         names.dedup();
@@ -302,8 +317,17 @@ impl App {
             only_id: None,
         };
         let now = self.now().millis();
+        let key = format!(
+            "{:?}/{:?}/{:?}/{:?}",
+            filter.q, filter.status, filter.role, filter.telegram_id
+        );
+        let known = self.inner.caches.total(&key);
+        let generation = self.inner.caches.users_generation();
         let mut rc = self.db().read().await?;
-        let (rows, total) = repo::list(rc.conn(), &filter, page, now).await?;
+        let (rows, total) = repo::list(rc.conn(), &filter, page, now, known).await?;
+        if known.is_none() {
+            self.inner.caches.put_total(key, generation, total);
+        }
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let names = roles_repo::names_for_users(rc.conn(), &ids, now).await?;
         let items = rows
@@ -392,6 +416,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(id);
         self.view_user(row).await
     }
 
@@ -426,6 +451,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(id);
         Ok(())
     }
 
@@ -461,6 +487,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
+        self.inner.caches.forget_user(id);
         Ok(())
     }
 
@@ -478,7 +505,8 @@ impl App {
             sort: "id",
             order: mrjbot_db::Order::Asc,
         };
-        let (_, admins) = repo::list(self.db().read().await?.conn(), &filter, page, now).await?;
+        let (_, admins) =
+            repo::list(self.db().read().await?.conn(), &filter, page, now, None).await?;
         if admins > 0 {
             return Ok(None);
         }

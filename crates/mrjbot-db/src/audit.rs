@@ -72,5 +72,5 @@ pub async fn list(
     if let Some(v) = f.until {
         w.and("created_at < ?", v);
     }
-    crate::sql::fetch_page::<AuditRow>(c, COLS, &w, page).await
+    crate::sql::fetch_page::<AuditRow>(c, COLS, &w, page, None).await
 }

@@ -107,7 +107,7 @@ pub async fn list(c: Conn<'_>, f: &NodeFilter, page: Page) -> Result<(Vec<NodeRo
     if let Some(r) = &f.region {
         w.and("region = ?", r.as_str());
     }
-    crate::sql::fetch_page::<NodeRow>(c, COLS, &w, page).await
+    crate::sql::fetch_page::<NodeRow>(c, COLS, &w, page, None).await
 }
 
 /// Deletes a node and its inbounds.

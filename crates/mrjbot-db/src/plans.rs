@@ -87,7 +87,7 @@ pub async fn list(c: Conn<'_>, f: &PlanFilter, page: Page) -> Result<(Vec<PlanRo
     if let Some(r) = &f.region {
         w.and("region = ?", r.as_str());
     }
-    crate::sql::fetch_page::<PlanRow>(c, COLS, &w, page).await
+    crate::sql::fetch_page::<PlanRow>(c, COLS, &w, page, None).await
 }
 
 /// Deletes a plan (prices go with it; subscriptions keep their terms).

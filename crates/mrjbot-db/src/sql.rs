@@ -162,13 +162,14 @@ impl Page {
     }
 }
 
-/// Runs `SELECT COUNT(*)` and `SELECT cols` over the same `FROM ... WHERE ...` part and
-/// returns one page of rows with the total.
+/// Runs `SELECT COUNT(*)` (unless the caller already knows the total) and `SELECT cols`
+/// over the same `FROM ... WHERE ...` part and returns one page of rows with the total.
 pub async fn fetch_page<R>(
     c: crate::Conn<'_>,
     cols: &str,
     filter: &Sql,
     page: Page,
+    known_total: Option<i64>,
 ) -> Result<(Vec<R>, i64), crate::DbError>
 where
     R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
@@ -183,13 +184,19 @@ where
     };
     page.apply(&mut rows);
     crate::on!(c, c, D => {
-        let total: (i64,) = crate::bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &filter.args)
-            .fetch_one(&mut *c)
-            .await?;
+        let total = match known_total {
+            Some(t) => t,
+            None => {
+                crate::bind_all!(sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(count_sql.as_str())), &filter.args)
+                    .fetch_one(&mut *c)
+                    .await?
+                    .0
+            }
+        };
         let items = crate::bind_all!(sqlx::query_as::<D, R>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args)
             .fetch_all(&mut *c)
             .await?;
-        Ok((items, total.0))
+        Ok((items, total))
     })
 }
 

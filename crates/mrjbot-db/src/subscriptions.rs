@@ -137,7 +137,7 @@ pub async fn list(
     if let Some(t) = f.expires_before {
         w.and("expires_at < ?", t);
     }
-    crate::sql::fetch_page::<SubscriptionRow>(c, COLS, &w, page).await
+    crate::sql::fetch_page::<SubscriptionRow>(c, COLS, &w, page, None).await
 }
 
 /// Ids of subscriptions whose stored status claims usability but whose expiry has passed.

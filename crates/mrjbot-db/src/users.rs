@@ -83,12 +83,13 @@ pub async fn get_by_username(c: Conn<'_>, username: &str) -> Result<Option<UserR
     )
 }
 
-/// A page of users and the total matching `f`.
+/// A page of users and the total matching `f` (counted unless `known_total` is given).
 pub async fn list(
     c: Conn<'_>,
     f: &UserFilter,
     page: Page,
     now: i64,
+    known_total: Option<i64>,
 ) -> Result<(Vec<UserRow>, i64), DbError> {
     let mut w = Sql::new(" FROM users WHERE 1 = 1");
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
@@ -107,7 +108,7 @@ pub async fn list(
         w.and("id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = ?", r.as_str());
         w.and("(ur.expires_at IS NULL OR ur.expires_at > ?))", now);
     }
-    crate::sql::fetch_page::<UserRow>(c, COLS, &w, page).await
+    crate::sql::fetch_page::<UserRow>(c, COLS, &w, page, known_total).await
 }
 
 /// Deletes a user; fails with `ForeignKey` while money rows or subscriptions refer to it.

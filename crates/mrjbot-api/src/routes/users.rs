@@ -17,6 +17,7 @@ list_query!(UserListQuery {
     /// Substring of username, e-mail or display name.
     q: Option<String>,
     /// `active` or `disabled`.
+    #[param(pattern = "^(active|disabled)$")]
     status: Option<String>,
     /// Holders of this role.
     role: Option<String>,
@@ -37,6 +38,7 @@ pub struct SetPasswordRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssignRoleRequest {
     /// Role name.
+    #[schema(pattern = "^[a-z0-9_-]{2,32}$")]
     pub role: String,
     /// When the role lapses (never if absent).
     pub expires_at: Option<Timestamp>,
