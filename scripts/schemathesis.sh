@@ -10,7 +10,9 @@
 #   ST_PG_URL              PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)
 #   ST_MAX_EXAMPLES        test cases per operation and phase (default 30)
 #   ST_MAX_TIME            time budget of one schemathesis run, seconds (default 60)
-#   ST_WORKERS             concurrent schemathesis workers (default 2)
+#   ST_WORKERS             concurrent schemathesis workers (default 1: with more, Python 3.11's
+#                          ast module can fail in hypothesis' worker threads with "AST constructor
+#                          recursion depth mismatch", CPython gh-106905, an error of the tool)
 #   ST_SEED                fixed seed, to replay a run (default: random, printed)
 #   ST_KEEP                1 keeps the work directories (server logs, reports)
 #
@@ -20,14 +22,13 @@
 # service itself, so the user operations stay in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/mrjbot-target}"
 ENGINES="${ST_ENGINES:-sqlite postgres}"
 PG_URL="${ST_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-30}"
 MAX_TIME="${ST_MAX_TIME:-60}"
-WORKERS="${ST_WORKERS:-2}"
+WORKERS="${ST_WORKERS:-1}"
 BIN="$CARGO_TARGET_DIR/debug/mrjbot"
 
 if command -v schemathesis >/dev/null 2>&1; then
@@ -44,6 +45,7 @@ cargo build -p mrjbot --locked
 
 # State of the engine being tested, for the cleanup trap.
 SERVER_PID=""
+ST_PID=""
 WORK=""
 PG_DB=""
 
@@ -63,6 +65,11 @@ stop_server() {
 }
 
 cleanup() {
+  if [ -n "$ST_PID" ]; then
+    kill -TERM "$ST_PID" 2>/dev/null || true
+    wait "$ST_PID" 2>/dev/null || true
+    ST_PID=""
+  fi
   stop_server
   if [ -n "$PG_DB" ]; then
     psql "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 ||
@@ -130,7 +137,10 @@ run_engine() {
     MRJBOT_AUTH__ACCESS_TTL_SECS=3600)
   if [ "$engine" = postgres ]; then
     PG_DB="mrjbot_st_$$_$RANDOM"
-    psql "$PG_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    psql "$PG_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$PG_DB\"" >/dev/null || {
+      PG_DB=""
+      die "schemathesis [$engine]: cannot create a database on $PG_URL (is PostgreSQL running? see ./scripts/test-deps.sh)"
+    }
     env+=("DATABASE_URL=$PG_URL/$PG_DB")
   fi
 
@@ -173,7 +183,38 @@ run_engine() {
     die "schemathesis [$engine]: could not sign in"
   }
 
-  local -a args=(run "$base/api/v1/openapi.json"
+  # A little of everything, so that generated ids and references hit real rows and the
+  # tests get past "not found" into the services (subscription lifecycle, inbounds, ...).
+  seed() {
+    curl -fsS --max-time 10 -o /dev/null -X POST -H "Authorization: Bearer $token" \
+      -H 'Content-Type: application/json' --data-binary "$2" "$base$1" ||
+      die "schemathesis [$engine]: seeding failed: POST $1 $2"
+  }
+  seed /api/v1/users '{"telegram_id": 100000001, "display_name": "Customer", "language": "en"}'
+  seed /api/v1/users '{"username": "st-seller", "password": "Seller-pass-123", "roles": ["seller"]}'
+  seed /api/v1/roles '{"name": "st-helper", "description": "seeded", "permissions": ["subscriptions.read"]}'
+  seed /api/v1/users/2/roles '{"role": "st-helper", "expires_at": "2099-01-01T00:00:00Z"}'
+  seed /api/v1/plans '{"name": "Basic", "duration_days": 30, "data_limit_bytes": 10000000000, "device_limit": 2,
+    "prices": [{"currency": "USD", "amount_minor": 500}, {"currency": "IRR", "amount_minor": 3000000}]}'
+  seed /api/v1/plans '{"name": "Unlimited", "duration_days": 90, "start_on_first_use": true, "ip_type": "constant"}'
+  seed /api/v1/nodes '{"name": "st-node-1", "kind": "agent", "address": "node1.example.com", "capacity": 100}'
+  seed /api/v1/nodes '{"name": "st-panel", "kind": "xui", "address": "10.0.0.2", "api_url": "https://10.0.0.2:2053",
+    "api_username": "admin", "api_password": "secret"}'
+  seed /api/v1/nodes/1/inbounds '{"tag": "vless-reality", "protocol": "vless", "port": 443, "security": "reality",
+    "settings": {"sni": "example.com"}}'
+  seed /api/v1/nodes/1/inbounds '{"tag": "hy2", "protocol": "hysteria2", "port": 8443}'
+  seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 1}'
+  seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 2, "node_id": 1}'
+  seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 1, "start": "temporary"}'
+  seed /api/v1/subscriptions '{"user_id": 3, "plan_id": 2, "note": "seeded"}'
+
+  # schemathesis 4.x scans 2xx bodies for same-origin URLs (Location-header inference) and
+  # crashes with "ValueError: Invalid IPv6 URL" on any string such as "http://[x" (e.g. a
+  # generated panel api_url echoed back). The API sends no Location headers, so that
+  # inference has nothing to learn here; keep only the dependency analysis.
+  printf '[phases.stateful.inference]\nalgorithms = ["dependency-analysis"]\n' >"$WORK/schemathesis.toml"
+
+  local -a args=(--config-file "$WORK/schemathesis.toml" run "$base/api/v1/openapi.json"
     --header "Authorization: Bearer $token"
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
     --exclude-path /api/v1/auth/logout
@@ -192,7 +233,11 @@ run_engine() {
 
   echo "== schemathesis on $engine ($base)"
   local rc=0
-  (cd "$WORK" && timeout --kill-after=15 $((MAX_TIME + 60)) "${ST[@]}" "${args[@]}") || rc=$?
+  # In the background so that a signal reaches the trap at once, not after the run.
+  (cd "$WORK" && exec timeout --kill-after=15 $((MAX_TIME + 60)) "${ST[@]}" "${args[@]}") &
+  ST_PID=$!
+  wait "$ST_PID" || rc=$?
+  ST_PID=""
 
   local status=PASSED
   if [ "$rc" != 0 ]; then
