@@ -12,7 +12,7 @@ psql -h 127.0.0.1 -U postgres -d test -Atqc \
   2>/dev/null | psql -h 127.0.0.1 -U postgres -d test -q >/dev/null 2>&1 || true
 
 export CI="${CI:-true}"   # PostgreSQL cases fail instead of skipping
-export MRJBOT_TEST_PG_URL="${MRJBOT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export TEST_PG_ADMIN_URL="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 ./scripts/check-boundaries.sh
 cargo test --workspace --locked

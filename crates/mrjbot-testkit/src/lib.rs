@@ -2,7 +2,7 @@
 //! calls) on `127.0.0.1:0` against a fresh SQLite file or a fresh PostgreSQL database,
 //! with a clock the test can move, and talks to it over real HTTP.
 //!
-//! PostgreSQL comes from `MRJBOT_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! PostgreSQL comes from `TEST_PG_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 //! When it is unreachable a local run skips the PostgreSQL cases with a message; under
 //! `CI=true` they fail instead.
 
@@ -26,7 +26,7 @@ pub enum Backend {
 
 /// Admin URL of the PostgreSQL server used for throwaway databases.
 pub fn pg_admin_url() -> String {
-    std::env::var("MRJBOT_TEST_PG_URL")
+    std::env::var("TEST_PG_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 

@@ -8,16 +8,26 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mrjbot");
 
+/// A command for the binary with no inherited store or `MRJBOT_*` settings.
+fn command(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_remove("DATABASE_URL");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MRJBOT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 fn run(
     args: &[&str],
     envs: &[(&str, &str)],
     stdin: Option<&str>,
     dir: &std::path::Path,
 ) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command(dir);
     cmd.args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -179,7 +189,7 @@ fn free_port() -> u16 {
 }
 
 async fn start_server(dir: &std::path::Path, port: u16, db_url: Option<&str>) -> (Server, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = command(dir);
     cmd.args([
         "serve",
         "--listen",
@@ -187,8 +197,6 @@ async fn start_server(dir: &std::path::Path, port: u16, db_url: Option<&str>) ->
         "--data-dir",
         "store",
     ])
-    .current_dir(dir)
-    .env_remove("DATABASE_URL")
     .env("MRJBOT_AUTH__LOGIN_BURST", "1000")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
