@@ -15,5 +15,9 @@ export CI="${CI:-true}"   # PostgreSQL cases fail instead of skipping
 export TEST_PG_ADMIN_URL="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 ./scripts/check-boundaries.sh
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 ./scripts/schemathesis.sh
+# One closing line for the whole suite (cargo's last line is only the last binary's).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
