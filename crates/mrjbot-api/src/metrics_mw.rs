@@ -4,7 +4,7 @@
 use crate::error::REQUEST_ID;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -47,7 +47,16 @@ pub async fn track(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let resp = REQUEST_ID.scope(rid, next.run(req)).await;
+    // The handler runs as its own task: a client that disconnects mid-request must not
+    // cancel a database transaction half way (the work finishes, the reply is dropped).
+    let resp = match tokio::spawn(REQUEST_ID.scope(rid, next.run(req))).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "request handler panicked");
+            crate::error::ApiError::new(mrjbot_domain::ErrorCode::Internal, "internal error")
+                .into_response()
+        }
+    };
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);

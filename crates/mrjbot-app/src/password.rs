@@ -7,19 +7,61 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-/// Hashes and verifies passwords.
-#[derive(Debug, Clone)]
+/// Hashes and verifies passwords on a small dedicated pool of threads.
+///
+/// Each Argon2id run allocates a 19 MiB block. Run on tokio's blocking pool (up to
+/// hundreds of threads), every thread gets its own malloc arena and keeps its block, so a
+/// login burst left the process at ~1 GB. A fixed pool of as many threads as cores bounds
+/// both memory and CPU contention: extra requests queue instead.
+#[derive(Clone)]
 pub struct Hasher {
-    dummy: String,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+type Job = Box<dyn FnOnce(&str) + Send>;
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
 }
 
 impl Default for Hasher {
     fn default() -> Self {
-        let dummy = Argon2::default()
-            .hash_password(b"mrjbot-dummy-password")
-            .map(|h| h.to_string())
-            .unwrap_or_default();
-        Self { dummy }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1024);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        // The dummy hash for unknown users is made once, lazily, on a pool thread.
+        let dummy = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+        for i in 0..threads {
+            let rx = rx.clone();
+            let dummy = dummy.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let d = dummy.get_or_init(|| {
+                            Argon2::default()
+                                .hash_password(b"mrjbot-dummy-password")
+                                .map(|h| h.to_string())
+                                .unwrap_or_default()
+                        });
+                        job(d);
+                    }
+                });
+            if spawned.is_err() {
+                tracing::error!("cannot start a password hashing thread");
+            }
+        }
+        Self { jobs: tx }
     }
 }
 
@@ -40,16 +82,35 @@ pub fn check_strength(field: &str, pw: &str) -> AppResult<()> {
 }
 
 impl Hasher {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&str) -> T + Send + 'static,
+    ) -> AppResult<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |dummy| {
+            let _ = tx.send(f(dummy));
+        });
+        let jobs = self.jobs.clone();
+        // `send` blocks only when 1024 hashes are already queued.
+        tokio::task::spawn_blocking(move || jobs.send(job))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|_| {
+                AppError::internal(std::io::Error::other("password hashing pool stopped"))
+            })?;
+        rx.await
+            .map_err(|_| AppError::internal(std::io::Error::other("password hashing job lost")))
+    }
+
     /// Hashes a password (Argon2id, random salt) into a PHC string.
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         let pw = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move |_| {
             Argon2::default()
                 .hash_password(pw.as_bytes())
                 .map(|h| h.to_string())
         })
-        .await
-        .map_err(AppError::internal)?
+        .await?
         .map_err(|e| AppError::internal(std::io::Error::other(e.to_string())))
     }
 
@@ -57,16 +118,19 @@ impl Hasher {
     /// `None`, taking the same time either way.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> AppResult<bool> {
         let exists = stored.is_some();
-        let hash = stored.unwrap_or(&self.dummy).to_owned();
+        let stored = stored.map(str::to_owned);
         let pw = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(pw.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
-        })
-        .await
-        .map_err(AppError::internal)?;
+        let ok = self
+            .run(move |dummy| {
+                let hash = stored.as_deref().unwrap_or(dummy);
+                match PasswordHash::new(hash) {
+                    Ok(parsed) => Argon2::default()
+                        .verify_password(pw.as_bytes(), &parsed)
+                        .is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await?;
         Ok(ok && exists)
     }
 }
