@@ -4,7 +4,7 @@
 use crate::{Conn, DbError, Page, Sql, on};
 
 /// A stored audit entry.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub actor_id: Option<i64>,

@@ -23,6 +23,9 @@ pub enum DbError {
     /// Migrations failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row could not be decoded.
+    #[error("cannot decode a row: {0}")]
+    Decode(String),
     /// The connection URL is not understood.
     #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH or postgres://...")]
     BadUrl(String),

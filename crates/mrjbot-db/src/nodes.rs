@@ -4,7 +4,7 @@ use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored node. Secrets (`api_password`, `secret_hash`) are never serialised.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct NodeRow {
     pub id: i64,
     pub name: String,
@@ -14,11 +14,12 @@ pub struct NodeRow {
     pub ip_type: String,
     pub api_url: Option<String>,
     pub api_username: Option<String>,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub api_password: Option<String>,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub secret_hash: Option<String>,
     pub status: String,
+    #[serde(deserialize_with = "crate::sql::de_bool")]
     pub is_enabled: bool,
     pub capacity: Option<i64>,
     pub last_heartbeat_at: Option<i64>,
@@ -27,7 +28,7 @@ pub struct NodeRow {
 }
 
 /// A stored inbound.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct InboundRow {
     pub id: i64,
     pub node_id: i64,
@@ -37,6 +38,7 @@ pub struct InboundRow {
     pub network: String,
     pub security: String,
     pub settings: String,
+    #[serde(deserialize_with = "crate::sql::de_bool")]
     pub is_enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,

@@ -4,7 +4,7 @@ use crate::{Conn, DbError, Page, Sql, bind_all, on};
 use serde::Serialize;
 
 /// A stored plan.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct PlanRow {
     pub id: i64,
     pub name: String,
@@ -14,7 +14,9 @@ pub struct PlanRow {
     pub device_limit: Option<i64>,
     pub ip_type: String,
     pub region: Option<String>,
+    #[serde(deserialize_with = "crate::sql::de_bool")]
     pub start_on_first_use: bool,
+    #[serde(deserialize_with = "crate::sql::de_bool")]
     pub is_active: bool,
     pub sort_order: i64,
     pub created_at: i64,
@@ -22,7 +24,7 @@ pub struct PlanRow {
 }
 
 /// A price of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct PriceRow {
     pub plan_id: i64,
     pub currency: String,

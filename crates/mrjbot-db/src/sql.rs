@@ -162,27 +162,53 @@ impl Page {
     }
 }
 
-/// Runs `SELECT COUNT(*)` (unless the caller already knows the total) and `SELECT cols`
-/// over the same `FROM ... WHERE ...` part and returns one page of rows with the total.
-pub async fn fetch_page<R>(
+/// Runs `SELECT COUNT(*)` (unless the caller already knows the total) and fetches one
+/// page over the same `FROM ... WHERE ...` part, returning the rows with the total.
+///
+/// The page comes back as a single JSON array built by the database
+/// (`json_group_array` / `json_agg`), not row by row: sqlx's SQLite driver hands every
+/// row from its worker thread to the caller separately, and on a 100-row page those
+/// hand-offs cost more than the query itself.
+pub async fn fetch_page<R: serde::de::DeserializeOwned>(
     c: crate::Conn<'_>,
     cols: &str,
     filter: &Sql,
     page: Page,
     known_total: Option<i64>,
-) -> Result<(Vec<R>, i64), crate::DbError>
-where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin,
-{
+) -> Result<(Vec<R>, i64), crate::DbError> {
     let count_sql = format!("SELECT COUNT(*){}", filter.text);
-    let mut rows = Sql {
+    let names: Vec<&str> = cols.split(',').map(str::trim).collect();
+    let order = if page.sort == "id" {
+        format!("{} {}", page.sort, page.order.sql())
+    } else {
+        format!(
+            "{} {}, id {}",
+            page.sort,
+            page.order.sql(),
+            page.order.sql()
+        )
+    };
+    let mut inner = Sql {
         text: format!("SELECT {cols}{}", filter.text),
         args: filter.args.clone(),
     };
-    page.apply(&mut rows);
+    page.apply(&mut inner);
+    let json_sql = match c {
+        crate::Conn::Sqlite(_) => {
+            let pairs: Vec<String> = names.iter().map(|n| format!("'{n}', {n}")).collect();
+            format!(
+                "SELECT coalesce(json_group_array(json_object({}) ORDER BY {order}), '[]') FROM ({}) AS page",
+                pairs.join(", "),
+                inner.text
+            )
+        }
+        crate::Conn::Pg(_) => {
+            format!(
+                "SELECT coalesce(json_agg(page ORDER BY {order}), '[]'::json)::text FROM ({}) AS page",
+                inner.text
+            )
+        }
+    };
     crate::on!(c, c, D => {
         let total = match known_total {
             Some(t) => t,
@@ -193,10 +219,26 @@ where
                     .0
             }
         };
-        let items = crate::bind_all!(sqlx::query_as::<D, R>(sqlx::AssertSqlSafe(rows.text.as_str())), &rows.args)
-            .fetch_all(&mut *c)
-            .await?;
+        let (json,): (String,) =
+            crate::bind_all!(sqlx::query_as::<D, (String,)>(sqlx::AssertSqlSafe(json_sql.as_str())), &inner.args)
+                .fetch_one(&mut *c)
+                .await?;
+        let items: Vec<R> = serde_json::from_str(&json).map_err(|e| crate::DbError::Decode(e.to_string()))?;
         Ok((items, total))
+    })
+}
+
+/// Reads a boolean that SQLite's JSON functions render as `0`/`1`.
+pub fn de_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        B(bool),
+        I(i64),
+    }
+    Ok(match <B as serde::Deserialize>::deserialize(d)? {
+        B::B(b) => b,
+        B::I(i) => i != 0,
     })
 }
 

@@ -6,12 +6,12 @@ use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored subscription. The token and credentials are never serialised into audit logs.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct SubscriptionRow {
     pub id: i64,
     pub user_id: i64,
     pub plan_id: Option<i64>,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub token: Option<String>,
     pub status: String,
     pub expires_at: Option<i64>,
@@ -22,9 +22,9 @@ pub struct SubscriptionRow {
     pub device_limit: Option<i64>,
     pub ip_type: String,
     pub node_id: Option<i64>,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub credential_uuid: String,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub credential_secret: String,
     pub note: Option<String>,
     pub version: i64,

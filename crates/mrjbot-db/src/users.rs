@@ -5,7 +5,7 @@ use crate::{Conn, DbError, Page, Sql, on};
 use serde::Serialize;
 
 /// A stored user.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub username: Option<String>,
@@ -13,7 +13,7 @@ pub struct UserRow {
     pub telegram_id: Option<i64>,
     pub display_name: Option<String>,
     pub language: String,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub password_hash: Option<String>,
     pub status: String,
     pub failed_logins: i64,
