@@ -167,7 +167,8 @@ pub async fn holders(c: Conn<'_>, role_id: i64, now: i64) -> Result<i64, DbError
     Ok(n.0)
 }
 
-/// Unexpired role names of many users at once (for list pages).
+/// Unexpired role names of many users at once (for list pages), fetched as one JSON
+/// array rather than row by row (see `sql::fetch_page`).
 pub async fn names_for_users(
     c: Conn<'_>,
     user_ids: &[i64],
@@ -176,9 +177,17 @@ pub async fn names_for_users(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut s = crate::Sql::new(
-        "SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id IN (",
-    );
+    let agg = match c {
+        Conn::Sqlite(_) => {
+            "coalesce(json_group_array(json_array(ur.user_id, r.name) ORDER BY ur.user_id, r.name), '[]')"
+        }
+        Conn::Pg(_) => {
+            "coalesce(json_agg(json_build_array(ur.user_id, r.name) ORDER BY ur.user_id, r.name), '[]'::json)::text"
+        }
+    };
+    let mut s = crate::Sql::new(&format!(
+        "SELECT {agg} FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id IN ("
+    ));
     for (i, id) in user_ids.iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -187,8 +196,7 @@ pub async fn names_for_users(
     }
     s.push(") AND (ur.expires_at IS NULL OR ur.expires_at > ")
         .bind(now)
-        .push(") ORDER BY ur.user_id, r.name");
-    Ok(
-        on!(c, c, D => crate::bind_all!(sqlx::query_as::<D, (i64, String)>(sqlx::AssertSqlSafe(s.text.as_str())), &s.args).fetch_all(&mut *c).await?),
-    )
+        .push(")");
+    let (json,): (String,) = on!(c, c, D => crate::bind_all!(sqlx::query_as::<D, (String,)>(sqlx::AssertSqlSafe(s.text.as_str())), &s.args).fetch_one(&mut *c).await?);
+    serde_json::from_str(&json).map_err(|e| DbError::Decode(e.to_string()))
 }
