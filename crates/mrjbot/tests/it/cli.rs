@@ -46,6 +46,29 @@ fn run(
     )
 }
 
+/// `mrjbot admin create --username NAME --password-stdin --data-dir store`.
+fn create_admin(
+    d: &std::path::Path,
+    name: &str,
+    password: Option<&str>,
+    envs: &[(&str, &str)],
+) -> (bool, String, String) {
+    run(
+        &[
+            "admin",
+            "create",
+            "--username",
+            name,
+            "--password-stdin",
+            "--data-dir",
+            "store",
+        ],
+        envs,
+        password,
+        d,
+    )
+}
+
 #[test]
 fn subcommands_and_config_errors() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -108,50 +131,11 @@ fn subcommands_and_config_errors() {
     let (ok, out, err) = run(&["migrate", "--data-dir", "store"], &[], None, d);
     assert!(ok && out.contains("sqlite"), "{out}{err}");
     assert!(d.join("store/mrjbot.db").exists());
-    let (ok, out, err) = run(
-        &[
-            "admin",
-            "create",
-            "--username",
-            "ops",
-            "--password-stdin",
-            "--data-dir",
-            "store",
-        ],
-        &[],
-        Some("ops-password-1\n"),
-        d,
-    );
+    let (ok, out, err) = create_admin(d, "ops", Some("ops-password-1\n"), &[]);
     assert!(ok && out.contains("created admin `ops`"), "{out}{err}");
-    let (ok, _, err) = run(
-        &[
-            "admin",
-            "create",
-            "--username",
-            "ops",
-            "--password-stdin",
-            "--data-dir",
-            "store",
-        ],
-        &[],
-        Some("ops-password-1\n"),
-        d,
-    );
+    let (ok, _, err) = create_admin(d, "ops", Some("ops-password-1\n"), &[]);
     assert!(!ok && err.contains("already"), "{err}");
-    let (ok, _, err) = run(
-        &[
-            "admin",
-            "create",
-            "--username",
-            "weak",
-            "--password-stdin",
-            "--data-dir",
-            "store",
-        ],
-        &[],
-        Some("123\n"),
-        d,
-    );
+    let (ok, _, err) = create_admin(d, "weak", Some("123\n"), &[]);
     assert!(!ok && err.contains("password"), "{err}");
     let (ok, out, err) = run(
         &[
@@ -225,20 +209,7 @@ async fn restart_safety(db_url: Option<String>) {
     if let Some(u) = &db_url {
         envs.push(("DATABASE_URL", u.as_str()));
     }
-    let (ok, _, err) = run(
-        &[
-            "admin",
-            "create",
-            "--username",
-            "ops",
-            "--password-stdin",
-            "--data-dir",
-            "store",
-        ],
-        &envs,
-        Some("ops-password-1"),
-        d,
-    );
+    let (ok, _, err) = create_admin(d, "ops", Some("ops-password-1"), &envs);
     assert!(ok, "{err}");
     let port = free_port();
     let (mut server, base) = start_server(d, port, db_url.as_deref()).await;
