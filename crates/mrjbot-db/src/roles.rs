@@ -167,7 +167,7 @@ pub async fn holders(c: Conn<'_>, role_id: i64, now: i64) -> Result<i64, DbError
     Ok(n.0)
 }
 
-/// Unexpired role names of many users at once (for list pages), fetched as one JSON
+/// Unexpired role names of many users at once (for list pages); on SQLite as one JSON
 /// array rather than row by row (see `sql::fetch_page`).
 pub async fn names_for_users(
     c: Conn<'_>,
@@ -177,17 +177,9 @@ pub async fn names_for_users(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let agg = match c {
-        Conn::Sqlite(_) => {
-            "coalesce(json_group_array(json_array(ur.user_id, r.name) ORDER BY ur.user_id, r.name), '[]')"
-        }
-        Conn::Pg(_) => {
-            "coalesce(json_agg(json_build_array(ur.user_id, r.name) ORDER BY ur.user_id, r.name), '[]'::json)::text"
-        }
-    };
-    let mut s = crate::Sql::new(&format!(
-        "SELECT {agg} FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id IN ("
-    ));
+    let mut s = crate::Sql::new(
+        "FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id IN (",
+    );
     for (i, id) in user_ids.iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -197,6 +189,31 @@ pub async fn names_for_users(
     s.push(") AND (ur.expires_at IS NULL OR ur.expires_at > ")
         .bind(now)
         .push(")");
-    let (json,): (String,) = on!(c, c, D => crate::bind_all!(sqlx::query_as::<D, (String,)>(sqlx::AssertSqlSafe(s.text.as_str())), &s.args).fetch_one(&mut *c).await?);
-    serde_json::from_str(&json).map_err(|e| DbError::Decode(e.to_string()))
+    match c {
+        Conn::Sqlite(c) => {
+            let sql = format!(
+                "SELECT coalesce(json_group_array(json_array(ur.user_id, r.name) ORDER BY ur.user_id, r.name), '[]') {}",
+                s.text
+            );
+            let (json,): (String,) = crate::bind_all!(
+                sqlx::query_as::<sqlx::Sqlite, (String,)>(sqlx::AssertSqlSafe(sql)),
+                &s.args
+            )
+            .fetch_one(&mut *c)
+            .await?;
+            serde_json::from_str(&json).map_err(|e| DbError::Decode(e.to_string()))
+        }
+        Conn::Pg(c) => {
+            let sql = format!(
+                "SELECT ur.user_id, r.name {} ORDER BY ur.user_id, r.name",
+                s.text
+            );
+            Ok(crate::bind_all!(
+                sqlx::query_as::<sqlx::Postgres, (i64, String)>(sqlx::AssertSqlSafe(sql)),
+                &s.args
+            )
+            .fetch_all(&mut *c)
+            .await?)
+        }
+    }
 }
