@@ -9,6 +9,7 @@ use crate::error::{AppError, AppResult};
 use crate::util::{clean, max_len};
 use crate::{App, ListParams};
 use mrjbot_db::nodes::{self as repo, InboundRow, NodeFilter, NodeRow};
+pub use mrjbot_domain::{Network, Protocol, Security};
 use mrjbot_domain::{ErrorCode, IpType, Permission, SecretToken, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -178,54 +179,6 @@ pub struct NodeQuery {
     pub status: Option<String>,
     /// Region.
     pub region: Option<String>,
-}
-
-/// Protocol of an inbound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// VLESS.
-    Vless,
-    /// VMess.
-    Vmess,
-    /// Trojan.
-    Trojan,
-    /// Shadowsocks (incl. 2022 ciphers).
-    Shadowsocks,
-    /// Hysteria 2.
-    Hysteria2,
-}
-
-/// Transport security of an inbound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Security {
-    /// Plain.
-    None,
-    /// TLS.
-    Tls,
-    /// REALITY.
-    Reality,
-}
-
-/// Transport of an inbound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Network {
-    /// Raw TCP.
-    Tcp,
-    /// WebSocket.
-    Ws,
-    /// gRPC.
-    Grpc,
-    /// HTTP upgrade.
-    Httpupgrade,
-    /// XHTTP (SplitHTTP).
-    Xhttp,
-    /// mKCP.
-    Kcp,
-    /// UDP (Hysteria 2).
-    Udp,
 }
 
 /// An inbound as shown by the API.

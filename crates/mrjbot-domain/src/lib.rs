@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod permission;
+pub mod proxy;
 pub mod subscription;
 pub mod time;
 
@@ -18,5 +19,6 @@ pub use error::{DomainError, ErrorCode};
 pub use ids::{Email, SecretToken, TelegramId, Username};
 pub use money::{Currency, Money};
 pub use permission::{BuiltinRole, Permission};
+pub use proxy::{Credentials, InboundSettings, Network, Protocol, Proxy, Security, ShareLink, Tls, Transport};
 pub use subscription::{IpType, PlanTerms, SubscriptionState, SubscriptionStatus};
 pub use time::Timestamp;
