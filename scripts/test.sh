@@ -13,6 +13,8 @@ psql -h 127.0.0.1 -U postgres -d test -Atqc \
 
 export CI="${CI:-true}"   # PostgreSQL cases fail instead of skipping
 export TEST_PG_ADMIN_URL="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# Real-core tests find sing-box here (installed by test-deps.sh; TOOLS_DIR is not exported).
+export SING_BOX_BIN="${SING_BOX_BIN:-${TOOLS_DIR:-/var/tmp/mrjbot-tools}/bin/sing-box}"
 
 ./scripts/check-boundaries.sh
 log=$(mktemp)

@@ -9,7 +9,9 @@ pub mod extract;
 mod metrics_mw;
 mod openapi;
 mod ops;
+mod page;
 pub mod routes;
+mod sub;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -86,11 +88,11 @@ pub fn router(app: App, settings: &ApiSettings) -> Router {
     let spec = openapi::finish(spec);
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", spec);
 
-    Router::new()
+    let api = Router::new()
         .merge(api)
         .merge(ops::router())
         .fallback(ops::not_found)
-        .with_state(app)
+        .with_state(app.clone())
         .merge(docs)
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(axum::middleware::from_fn(metrics_mw::track))
@@ -101,5 +103,7 @@ pub fn router(app: App, settings: &ApiSettings) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    // The subscription endpoint skips the API's middleware: see `sub`.
+    sub::router().with_state(app).merge(api)
 }

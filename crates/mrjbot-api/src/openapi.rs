@@ -20,6 +20,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr, ResponseBuilder};
         (name = "nodes", description = "VPN servers and their inbounds"),
         (name = "subscriptions", description = "What customers bought"),
         (name = "audit", description = "Who did what"),
+        (name = "settings", description = "Shop settings"),
     )
 )]
 struct ApiDoc;

@@ -208,6 +208,7 @@ impl App {
             sessions::revoke(tx.conn(), s.id, now.millis()).await?;
             tx.commit().await?;
             self.inner.caches.forget_session(s.id);
+            self.announce_actors();
             return Err(AppError::new(
                 ErrorCode::RefreshTokenReused,
                 "refresh token reused; the session was ended",
@@ -248,6 +249,7 @@ impl App {
         sessions::revoke(tx.conn(), sid, self.now().millis()).await?;
         tx.commit().await?;
         self.inner.caches.forget_session(sid);
+        self.announce_actors();
         Ok(())
     }
 
@@ -360,6 +362,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_user(uid);
+        self.announce_actors();
         Ok(())
     }
 }

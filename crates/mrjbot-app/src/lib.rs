@@ -9,11 +9,13 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod feed;
 pub mod nodes;
 pub mod password;
 pub mod plans;
 pub mod roles;
 pub mod subscriptions;
+pub mod subsettings;
 pub mod token;
 pub mod users;
 mod util;
@@ -68,6 +70,7 @@ struct Inner {
     jwt_key: Vec<u8>,
     hasher: password::Hasher,
     caches: cache::Caches,
+    subs: feed::SubIndex,
 }
 
 impl App {
@@ -85,6 +88,7 @@ impl App {
                 jwt_key,
                 hasher: password::Hasher::default(),
                 caches: cache::Caches::default(),
+                subs: feed::SubIndex::default(),
             }),
         })
     }

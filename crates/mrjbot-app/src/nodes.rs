@@ -6,11 +6,12 @@
 
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
+use crate::feed::Changed;
 use crate::util::{clean, max_len};
 use crate::{App, ListParams};
 use mrjbot_db::nodes::{self as repo, InboundRow, NodeFilter, NodeRow};
+use mrjbot_domain::{ErrorCode, InboundSettings, IpType, Permission, SecretToken, Timestamp};
 pub use mrjbot_domain::{Network, Protocol, Security};
-use mrjbot_domain::{ErrorCode, IpType, Permission, SecretToken, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -332,14 +333,6 @@ fn inbound_row(node_id: i64, input: InboundInput, now: i64) -> AppResult<Inbound
     if !(1..=65535).contains(&input.port) {
         return Err(AppError::field("port", "must be between 1 and 65535"));
     }
-    let settings = input.settings.unwrap_or_else(|| serde_json::json!({}));
-    if !settings.is_object() {
-        return Err(AppError::field("settings", "must be a JSON object"));
-    }
-    let settings = settings.to_string();
-    if settings.len() > 16 * 1024 {
-        return Err(AppError::field("settings", "must be at most 16 KB"));
-    }
     let network = input
         .network
         .unwrap_or(if input.protocol == Protocol::Hysteria2 {
@@ -353,6 +346,19 @@ fn inbound_row(node_id: i64, input: InboundInput, now: i64) -> AppResult<Inbound
             "hysteria2 runs over udp, and only hysteria2 does",
         ));
     }
+    let security = input.security.unwrap_or(Security::None);
+    let raw = input.settings.unwrap_or_else(|| serde_json::json!({}));
+    if !raw.is_object() {
+        return Err(AppError::field("settings", "must be a JSON object"));
+    }
+    let parsed: InboundSettings = serde_json::from_value(raw)
+        .map_err(|e| AppError::field("settings", format!("invalid settings: {e}")))?;
+    mrjbot_domain::share::validate_settings(input.protocol, network, security, &parsed)
+        .map_err(|(field, msg)| AppError::field(&format!("settings.{field}"), msg))?;
+    let settings = serde_json::to_string(&parsed).map_err(AppError::internal)?;
+    if settings.len() > 16 * 1024 {
+        return Err(AppError::field("settings", "must be at most 16 KB"));
+    }
     Ok(InboundRow {
         id: 0,
         node_id,
@@ -360,7 +366,7 @@ fn inbound_row(node_id: i64, input: InboundInput, now: i64) -> AppResult<Inbound
         protocol: wire(input.protocol),
         port: input.port,
         network: wire(network),
-        security: wire(input.security.unwrap_or(Security::None)),
+        security: wire(security),
         settings,
         is_enabled: input.is_enabled.unwrap_or(true),
         created_at: now,
@@ -433,7 +439,7 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(NodeCreated {
             node: row.into(),
             secret: secret.map(|s| s.as_str().to_owned()),
@@ -491,7 +497,7 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(row.into())
     }
 
@@ -511,7 +517,7 @@ impl App {
             None::<&()>,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(())
     }
 
@@ -592,7 +598,7 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(to_inbound_view(row))
     }
 
@@ -623,7 +629,7 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(to_inbound_view(row))
     }
 
@@ -645,7 +651,7 @@ impl App {
             None::<&()>,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(())
     }
 }

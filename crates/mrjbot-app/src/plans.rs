@@ -4,6 +4,7 @@
 
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
+use crate::feed::Changed;
 use crate::util::{clean, max_len};
 use crate::{App, ListParams};
 use mrjbot_db::plans::{self as repo, PlanFilter, PlanRow};
@@ -310,7 +311,7 @@ impl App {
             Some(&after),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         self.plan_view(row).await
     }
 
@@ -379,7 +380,7 @@ impl App {
             Some(&after),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(after)
     }
 
@@ -408,7 +409,7 @@ impl App {
             None::<&()>,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Topology).await?;
         Ok(())
     }
 }

@@ -265,6 +265,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_all_actors();
+        self.announce_actors();
         self.inner.caches.users_changed();
         Ok(after)
     }
@@ -295,6 +296,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_all_actors();
+        self.announce_actors();
         self.inner.caches.users_changed();
         Ok(())
     }
@@ -370,6 +372,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_user(user_id);
+        self.announce_actors();
         self.user_roles(actor, user_id).await
     }
 
@@ -403,6 +406,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_user(user_id);
+        self.announce_actors();
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
+use crate::feed::Changed;
 use crate::util::max_len;
 use crate::{App, ListParams};
 use mrjbot_db::subscriptions::{self as repo, SubscriptionFilter, SubscriptionRow};
@@ -323,7 +324,7 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Sub(row.id)).await?;
         Ok(row.into())
     }
 
@@ -452,7 +453,7 @@ impl App {
                 Some(&row),
             )
             .await?;
-            tx.commit().await?;
+            self.commit_changed(tx, Changed::Sub(id)).await?;
             return Ok(row.into());
         }
         Err(AppError::new(
@@ -592,7 +593,7 @@ impl App {
             None::<&()>,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::Sub(id)).await?;
         Ok(())
     }
 
@@ -613,7 +614,7 @@ impl App {
                 apply_state(&mut row, SubscriptionState { status: next, ..st });
                 row.updated_at = now.millis();
                 if repo::update_guarded(tx.conn(), &row).await? {
-                    tx.commit().await?;
+                    self.commit_changed(tx, Changed::Sub(id)).await?;
                     changed += 1;
                 }
             }

@@ -6,6 +6,7 @@
 
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
+use crate::feed::Changed;
 use crate::util::{clean, max_len};
 use crate::{App, ListParams, password};
 use mrjbot_db::users::{self as repo, UserFilter, UserRow};
@@ -415,8 +416,9 @@ impl App {
             Some(&row),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::User(id)).await?;
         self.inner.caches.forget_user(id);
+        self.announce_actors();
         self.view_user(row).await
     }
 
@@ -450,8 +452,9 @@ impl App {
             None::<&()>,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_changed(tx, Changed::User(id)).await?;
         self.inner.caches.forget_user(id);
+        self.announce_actors();
         Ok(())
     }
 
@@ -488,6 +491,7 @@ impl App {
         .await?;
         tx.commit().await?;
         self.inner.caches.forget_user(id);
+        self.announce_actors();
         Ok(())
     }
 

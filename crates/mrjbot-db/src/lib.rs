@@ -10,6 +10,7 @@
 pub mod audit;
 mod conn;
 mod error;
+pub mod feed;
 pub mod nodes;
 pub mod plans;
 pub mod roles;

@@ -25,3 +25,17 @@ pub async fn get(c: Conn<'_>, key: &str) -> Result<Option<String>, DbError> {
         .bind(key).fetch_optional(&mut *c).await?);
     Ok(v.map(|v| v.0))
 }
+
+/// Stores `value` under `key`, replacing any previous value.
+pub async fn put(
+    c: Conn<'_>,
+    key: &str,
+    value: &str,
+    now: i64,
+    by: Option<i64>,
+) -> Result<(), DbError> {
+    on!(c, c, D => sqlx::query::<D>("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by")
+        .bind(key).bind(value).bind(now).bind(by).execute(&mut *c).await.map(|_| ())?);
+    Ok(())
+}

@@ -6,11 +6,13 @@
 //! these types that exists is valid, so the layers above never re-check it.
 
 pub mod bytes;
+pub mod document;
 pub mod error;
 pub mod ids;
 pub mod money;
 pub mod permission;
 pub mod proxy;
+pub mod share;
 pub mod subscription;
 pub mod time;
 
@@ -19,6 +21,8 @@ pub use error::{DomainError, ErrorCode};
 pub use ids::{Email, SecretToken, TelegramId, Username};
 pub use money::{Currency, Money};
 pub use permission::{BuiltinRole, Permission};
-pub use proxy::{Credentials, InboundSettings, Network, Protocol, Proxy, Security, ShareLink, Tls, Transport};
+pub use proxy::{
+    Credentials, InboundSettings, Network, Protocol, Proxy, Security, ShareLink, Tls, Transport,
+};
 pub use subscription::{IpType, PlanTerms, SubscriptionState, SubscriptionStatus};
 pub use time::Timestamp;

@@ -258,3 +258,5 @@ impl TestApp {
         }
     }
 }
+
+pub mod cores;

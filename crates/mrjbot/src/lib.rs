@@ -103,6 +103,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         Duration::from_secs(cfg.sweep_interval_secs),
         tx.subscribe(),
     );
+    let feed = tokio::spawn(app.clone().run_feed());
     let db = app.db().clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
@@ -114,6 +115,7 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         })
         .await;
         sweeper.abort();
+        feed.abort();
         db.close().await;
         served.context("the HTTP server failed")
     });

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod nodes;
 pub mod plans;
 pub mod roles;
+pub mod settings;
 pub mod subscriptions;
 pub mod users;
 
@@ -20,6 +21,7 @@ pub(crate) fn resources() -> utoipa_axum::router::OpenApiRouter<mrjbot_app::App>
         .merge(nodes::router())
         .merge(subscriptions::router())
         .merge(audit::router())
+        .merge(settings::router())
 }
 
 /// A page of a list.
