@@ -248,6 +248,59 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("admin login failed: {e:#}"));
     }
 
+    /// Sends a GET without authentication and returns status, headers and body text
+    /// (for endpoints that do not answer JSON, like `/sub/{token}`).
+    pub async fn fetch(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let mut req = self.http.get(format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => panic!("request to {path} failed: {e}"),
+        };
+        let status = resp.status();
+        let h = resp.headers().clone();
+        (status, h, resp.text().await.unwrap_or_default())
+    }
+
+    /// Starts a second server on the same database (another replica), sharing this
+    /// one's clock and admin account.
+    pub async fn replica(&self) -> TestApp {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".into();
+        let running = match mrjbot::start(&config, self.clock.clone()).await {
+            Ok(r) => r,
+            Err(e) => panic!("the replica did not start: {e:#}"),
+        };
+        let mut t = TestApp {
+            base: format!("http://{}", running.addr),
+            app: running.app.clone(),
+            clock: self.clock.clone(),
+            http: self.http.clone(),
+            admin_token: String::new(),
+            admin_password: self.admin_password.clone(),
+            backend: self.backend,
+            config,
+            running: Some(running),
+            pg_db: None,
+            _dir: dir,
+        };
+        t.admin_token = t
+            .login("admin", &t.admin_password)
+            .await
+            .unwrap_or_else(|e| panic!("admin login on the replica failed: {e:#}"));
+        t
+    }
+
     /// Stops the server and drops the PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {

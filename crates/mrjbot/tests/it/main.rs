@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod resources;
 mod schema;
+mod sub;
 mod subscriptions;
 
 pub use mrjbot_testkit::{Backend, TestApp};
