@@ -10,6 +10,7 @@ forbid() { # crate dependency
   fi
 }
 for dep in sqlx tokio axum reqwest; do forbid mrjbot-domain "$dep"; done
+for dep in sqlx tokio axum mrjbot-domain mrjbot-db mrjbot-app; do forbid mrjbot-i18n "$dep"; done
 for dep in axum tower-http utoipa-axum; do forbid mrjbot-db "$dep"; forbid mrjbot-app "$dep"; done
 [ "$fail" = 0 ] && echo "crate boundaries ok"
 exit "$fail"

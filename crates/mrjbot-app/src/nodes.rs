@@ -346,7 +346,14 @@ fn inbound_row(node_id: i64, input: InboundInput, now: i64) -> AppResult<Inbound
             "hysteria2 runs over udp, and only hysteria2 does",
         ));
     }
-    let security = input.security.unwrap_or(Security::None);
+    // Hysteria 2 always runs over QUIC, which is TLS.
+    let security = input
+        .security
+        .unwrap_or(if input.protocol == Protocol::Hysteria2 {
+            Security::Tls
+        } else {
+            Security::None
+        });
     let raw = input.settings.unwrap_or_else(|| serde_json::json!({}));
     if !raw.is_object() {
         return Err(AppError::field("settings", "must be a JSON object"));

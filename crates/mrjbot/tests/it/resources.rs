@@ -317,7 +317,7 @@ async fn nodes_and_inbounds(#[case] backend: Backend) {
     assert_eq!(v["total"], 1);
 
     let inbound = json!({"tag": "vless-reality", "protocol": "vless", "port": 443, "security": "reality",
-        "settings": {"sni": "www.example.com", "pbk": "abc", "sid": "12ab", "fp": "chrome", "flow": "xtls-rprx-vision"}});
+        "settings": {"sni": "www.example.com", "public_key": "QZnlifLjPPBYHmN-ndbgBOmCrHMopjdKEZCnF3tUxz0", "short_id": "12ab", "fp": "chrome", "flow": "xtls-rprx-vision"}});
     let (s, ib) = t
         .post(&format!("/api/v1/nodes/{id}/inbounds"), inbound.clone())
         .await;
