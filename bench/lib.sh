@@ -116,8 +116,10 @@ forget_pid() { # drop a finished process from the cleanup list
   for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
-stop_pid() { # SIGTERM a process this script started and wait for it
+stop_pid() { # SIGTERM a process this script started; wait for it (SIGKILL after 20 s)
   kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
   forget_pid "$1"
 }
@@ -449,6 +451,7 @@ report() {
   p50="$(calc "$(kv "$out" p50_us) / 1000")"
   p99="$(calc "$(kv "$out" p99_us) / 1000")"
   R["$name.rps"]="$(printf '%.0f' "$rps")"
+  R["$name.p50"]="$(printf '%.2f' "$p50")"
   R["$name.p99"]="$(printf '%.2f' "$p99")"
   R["$name.err"]="$bad"
   R["$name.ok"]="$ok"

@@ -100,8 +100,24 @@ async fn by_path(
     }
 }
 
+/// Waits for the read path right after start; a store that does not answer for
+/// seconds gets a 503 the apps retry, not a hung connection.
+async fn ready(app: &App) -> Result<(), Response> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), app.sub_ready())
+        .await
+        .map_err(|_| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "starting; try again shortly\n",
+            )
+                .into_response()
+        })
+}
+
 async fn serve(app: &App, token: &str, format: Option<Format>, headers: &HeaderMap) -> Response {
-    app.sub_ready().await;
+    if let Err(r) = ready(app).await {
+        return r;
+    }
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -131,7 +147,9 @@ async fn page_response(
     lang: Option<&str>,
     headers: &HeaderMap,
 ) -> Response {
-    app.sub_ready().await;
+    if let Err(r) = ready(app).await {
+        return r;
+    }
     let base = base_url(headers);
     let Some(data) = app.sub_page(token, &base) else {
         return not_found();

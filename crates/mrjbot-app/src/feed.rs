@@ -279,6 +279,25 @@ impl SubIndex {
         }
     }
 
+    /// Drops rendered documents that are stale, so memory holds only what was served
+    /// in the last minute or two, not a document for every subscription ever fetched.
+    fn sweep(&self, now: i64) {
+        for shard in &self.shards {
+            let entries: Vec<Arc<Entry>> = match shard.read() {
+                Ok(s) => s.values().cloned().collect(),
+                Err(_) => continue,
+            };
+            for e in entries {
+                if let Ok(mut docs) = e.rendered.lock()
+                    && !docs.is_empty()
+                {
+                    docs.retain(|d| d.fresh_until > now);
+                    docs.shrink_to_fit();
+                }
+            }
+        }
+    }
+
     fn len(&self) -> usize {
         self.ids.lock().map(|m| m.len()).unwrap_or(0)
     }
@@ -619,6 +638,9 @@ pub struct SubPage {
 impl App {
     /// Waits until the read path has loaded (right after start); immediate afterwards.
     pub async fn sub_ready(&self) {
+        if *self.inner.subs.loaded.borrow() {
+            return;
+        }
         let mut rx = self.inner.subs.loaded.subscribe();
         let _ = rx.wait_for(|v| *v).await;
     }
@@ -829,14 +851,8 @@ impl App {
     /// connections or failed reloads with a full reload.
     pub async fn run_feed(self) {
         loop {
-            match self.feed_reload_all().await {
-                Ok(n) => tracing::debug!(subscriptions = n, "subscription read path loaded"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "loading the subscription read path failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
+            // Listen first, then load: a change committed in between is then both in the
+            // load and in the queue (applied twice, harmlessly), never in neither.
             let listener = match repo::Listener::connect(self.db()).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -845,10 +861,13 @@ impl App {
                     continue;
                 }
             };
-            // Changes committed between the load above and LISTEN would be missed: load
-            // once more now that the listener is up.
-            if listener.is_some() && self.feed_reload_all().await.is_err() {
-                continue;
+            match self.feed_reload_all().await {
+                Ok(n) => tracing::debug!(subscriptions = n, "subscription read path loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "loading the subscription read path failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
             self.follow(listener).await;
         }
@@ -856,9 +875,15 @@ impl App {
 
     /// Applies notifications until the connection is lost or a full reload is due.
     async fn follow(&self, mut listener: Option<repo::Listener>) {
+        let mut last_sweep = self.now().millis();
         loop {
             if self.inner.subs.dirty.load(Ordering::SeqCst) {
                 return;
+            }
+            let now = self.now().millis();
+            if now - last_sweep >= MAX_FRESH_MS {
+                self.inner.subs.sweep(now);
+                last_sweep = now;
             }
             let Some(l) = listener.as_mut() else {
                 tokio::time::sleep(Duration::from_millis(500)).await;
