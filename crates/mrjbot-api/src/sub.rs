@@ -15,6 +15,7 @@ use axum::routing::get;
 use mrjbot_app::App;
 use mrjbot_domain::document::Format;
 use serde::Deserialize;
+use std::sync::OnceLock;
 
 /// Query of a subscription request.
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +101,22 @@ async fn by_path(
     }
 }
 
+static SERVED: OnceLock<metrics::Counter> = OnceLock::new();
+static NOT_FOUND: OnceLock<metrics::Counter> = OnceLock::new();
+
+/// The request counter, resolved once (a labelled lookup per request costs more than
+/// the rest of a cached answer).
+fn counter(c: &'static OnceLock<metrics::Counter>) -> &'static metrics::Counter {
+    c.get_or_init(|| {
+        let result = if std::ptr::eq(c, &SERVED) {
+            "ok"
+        } else {
+            "not_found"
+        };
+        metrics::counter!("subscription_requests_total", "result" => result)
+    })
+}
+
 /// Waits for the read path right after start; a store that does not answer for
 /// seconds gets a 503 the apps retry, not a hung connection.
 async fn ready(app: &App) -> Result<(), Response> {
@@ -124,10 +141,10 @@ async fn serve(app: &App, token: &str, format: Option<Format>, headers: &HeaderM
         .unwrap_or("");
     let base = base_url(headers);
     let Some(doc) = app.sub_document(token, format, ua, &base) else {
-        metrics::counter!("subscription_requests_total", "result" => "not_found").increment(1);
+        counter(&NOT_FOUND).increment(1);
         return not_found();
     };
-    metrics::counter!("subscription_requests_total", "result" => "ok").increment(1);
+    counter(&SERVED).increment(1);
     let mut resp = Response::new(axum::body::Body::from(doc.body.clone()));
     let h = resp.headers_mut();
     h.insert(
@@ -136,7 +153,7 @@ async fn serve(app: &App, token: &str, format: Option<Format>, headers: &HeaderM
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in &doc.headers {
-        h.insert(*name, value.clone());
+        h.insert(name.clone(), value.clone());
     }
     resp
 }

@@ -22,7 +22,7 @@
 use crate::App;
 use crate::subsettings::SubscriptionSettings;
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use mrjbot_db::feed::{self as repo, FeedInbound, FeedNode, FeedSub};
 use mrjbot_domain::document::{self, ClashOptions, Format, SingBoxOptions, UaRules};
 use mrjbot_domain::proxy::{Credentials, InboundSettings, Proxy, ShareLink, Tls, Transport};
@@ -34,7 +34,7 @@ use mrjbot_domain::{
 use mrjbot_i18n::Lang;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -100,6 +100,8 @@ pub(crate) struct Topology {
     plan_regions: HashMap<i64, String>,
     pub(crate) settings: SubscriptionSettings,
     rules: UaRules,
+    /// Formats already chosen per User-Agent (apps send a handful of distinct ones).
+    picked: RwLock<HashMap<Box<str>, Format>>,
     lang: Lang,
 }
 
@@ -138,8 +140,27 @@ impl Topology {
             plan_regions: t.plan_regions.into_iter().collect(),
             settings,
             rules,
+            picked: RwLock::new(HashMap::new()),
             lang,
         }
+    }
+
+    /// The document format for `ua`, memoised (regex matching costs more than the rest
+    /// of a cached answer).
+    fn pick(&self, ua: &str) -> Format {
+        if let Ok(m) = self.picked.read()
+            && let Some(f) = m.get(ua)
+        {
+            return *f;
+        }
+        let f = self.rules.pick(ua);
+        if ua.len() <= 256
+            && let Ok(mut m) = self.picked.write()
+            && m.len() < 4096
+        {
+            m.insert(ua.into(), f);
+        }
+        f
     }
 
     fn empty() -> Topology {
@@ -148,7 +169,7 @@ impl Topology {
 
     /// The nodes serving `sub`: its pinned node, else every enabled node of its IP type
     /// (and of its plan's region, when the plan has one).
-    fn nodes_for<'a>(&'a self, sub: &'a FeedSub) -> impl Iterator<Item = &'a Node> + 'a {
+    fn nodes_for<'a>(&'a self, sub: &'a Sub) -> impl Iterator<Item = &'a Node> + 'a {
         let region = sub.plan_id.and_then(|p| self.plan_regions.get(&p));
         self.nodes.iter().filter(move |n| match sub.node_id {
             Some(id) => n.id == id,
@@ -187,15 +208,90 @@ pub struct SubDocument {
     /// Body.
     pub body: Bytes,
     /// Extra headers (`subscription-userinfo`, `profile-title`, ...).
-    pub headers: Vec<(&'static str, HeaderValue)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     format: Format,
     generation: u64,
     base_url: String,
     fresh_until: i64,
+    /// Counted in [`CACHED_BYTES`] (kept in a cache, not just served once).
+    counted: bool,
+}
+
+/// Bytes of rendered documents held in caches, across the process. Documents are cached
+/// only while this stays under [`CACHE_BUDGET`]: hot links (apps refreshing often, a
+/// benchmark) are served from cache, and memory stays bounded however many distinct
+/// subscriptions are fetched in a minute.
+static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+const CACHE_BUDGET: usize = 24 * 1024 * 1024;
+
+impl SubDocument {
+    fn weight(&self) -> usize {
+        self.body.len()
+            + self.base_url.len()
+            + self
+                .headers
+                .iter()
+                .map(|(_, v)| v.len() + 64)
+                .sum::<usize>()
+            + 128
+    }
+}
+
+impl Drop for SubDocument {
+    fn drop(&mut self) {
+        if self.counted {
+            CACHED_BYTES.fetch_sub(self.weight(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// A subscription as the read path keeps it: the fields documents need, compact
+/// (enums instead of strings, boxed strings without spare capacity).
+pub(crate) struct Sub {
+    id: i64,
+    plan_id: Option<i64>,
+    status: SubscriptionStatus,
+    expires_at: Option<i64>,
+    hold_days: i64,
+    data_limit_bytes: Option<i64>,
+    used_bytes: i64,
+    ip_type: &'static str,
+    node_id: Option<i64>,
+    credential_uuid: Box<str>,
+    credential_secret: Box<str>,
+    username: Box<str>,
+}
+
+impl Sub {
+    fn from_row(r: FeedSub) -> Sub {
+        Sub {
+            id: r.id,
+            plan_id: r.plan_id,
+            status: SubscriptionStatus::parse(&r.status).unwrap_or(SubscriptionStatus::Disabled),
+            expires_at: r.expires_at,
+            hold_days: r.hold_days,
+            data_limit_bytes: r.data_limit_bytes,
+            used_bytes: r.used_bytes,
+            ip_type: if r.ip_type == "constant" {
+                "constant"
+            } else {
+                "dynamic"
+            },
+            node_id: r.node_id,
+            credential_uuid: r.credential_uuid.into_boxed_str(),
+            credential_secret: r.credential_secret.into_boxed_str(),
+            // Telegram-only customers have no user name: name the file after the account.
+            username: r
+                .username
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| format!("user{}", r.user_id))
+                .into_boxed_str(),
+        }
+    }
 }
 
 struct Entry {
-    sub: FeedSub,
+    sub: Sub,
     rendered: Mutex<Vec<Arc<SubDocument>>>,
 }
 
@@ -247,10 +343,10 @@ impl SubIndex {
         }
     }
 
-    fn put(&self, mut sub: FeedSub) {
-        let key = key_of(&sub.token);
+    fn put(&self, row: FeedSub) {
         // The token is the lookup key's preimage; the entry never needs it again.
-        sub.token = String::new();
+        let key = key_of(&row.token);
+        let sub = Sub::from_row(row);
         let id = sub.id;
         let Ok(mut ids) = self.ids.lock() else { return };
         if let Some(old) = ids.insert(id, key)
@@ -311,9 +407,9 @@ struct Facts {
     limit: Option<u64>,
 }
 
-fn facts(sub: &FeedSub, now: Timestamp) -> Facts {
+fn facts(sub: &Sub, now: Timestamp) -> Facts {
     let st = SubscriptionState {
-        status: SubscriptionStatus::parse(&sub.status).unwrap_or(SubscriptionStatus::Disabled),
+        status: sub.status,
         expires_at: sub.expires_at.map(Timestamp::from_millis),
         hold_days: sub.hold_days,
         data_limit: sub.data_limit_bytes.map(ByteCount::from_i64),
@@ -335,7 +431,7 @@ fn facts(sub: &FeedSub, now: Timestamp) -> Facts {
 }
 
 /// When the remarks or the status of `sub` next change by the clock alone.
-fn fresh_until(sub: &FeedSub, now: i64) -> i64 {
+fn fresh_until(sub: &Sub, now: i64) -> i64 {
     let mut until = now + MAX_FRESH_MS;
     if let Some(e) = sub.expires_at {
         let rem = e - now;
@@ -374,7 +470,7 @@ fn status_key(s: SubscriptionStatus) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 fn remark_vars(
     name: &str,
-    sub: &FeedSub,
+    sub: &Sub,
     f: &Facts,
     node: Option<&Node>,
     protocol: &str,
@@ -389,7 +485,7 @@ fn remark_vars(
             .unwrap_or_else(|| "∞".into())
     };
     Some(match name {
-        "USERNAME" => sub.username.clone(),
+        "USERNAME" => sub.username.to_string(),
         "NODE" => node.map(|n| n.name.clone()).unwrap_or_default(),
         "REGION" => node.and_then(|n| n.region.clone()).unwrap_or_default(),
         "FLAG" => flag(node.and_then(|n| n.region.as_deref())),
@@ -420,7 +516,7 @@ fn localize_int(n: i64, lang: Lang) -> String {
 
 /// The links of a subscription right now: one per host of every inbound of every node
 /// serving it, or a single placeholder naming the problem when it cannot be used.
-fn links_of(sub: &FeedSub, topo: &Topology, now: Timestamp) -> Vec<ShareLink> {
+fn links_of(sub: &Sub, topo: &Topology, now: Timestamp) -> Vec<ShareLink> {
     let f = facts(sub, now);
     let s = &topo.settings;
     let lang = topo.lang;
@@ -441,8 +537,8 @@ fn links_of(sub: &FeedSub, topo: &Topology, now: Timestamp) -> Vec<ShareLink> {
         return vec![placeholder(remark)];
     }
     let creds = Credentials {
-        uuid: sub.credential_uuid.clone(),
-        secret: sub.credential_secret.clone(),
+        uuid: sub.credential_uuid.to_string(),
+        secret: sub.credential_secret.to_string(),
     };
     let mut out = Vec::new();
     for node in topo.nodes_for(sub) {
@@ -529,7 +625,7 @@ fn file_name(s: &str) -> String {
 }
 
 fn render(
-    sub: &FeedSub,
+    sub: &Sub,
     token: &str,
     topo: &Topology,
     format: Format,
@@ -566,7 +662,7 @@ fn render(
     let mut headers = Vec::with_capacity(7);
     let mut push = |name: &'static str, v: Option<HeaderValue>| {
         if let Some(v) = v {
-            headers.push((name, v));
+            headers.push((HeaderName::from_static(name), v));
         }
     };
     push(
@@ -610,6 +706,7 @@ fn render(
         generation: topo.generation,
         base_url: base_url.to_owned(),
         fresh_until: fresh_until(sub, now.millis()),
+        counted: false,
     }
 }
 
@@ -668,7 +765,7 @@ impl App {
         let index = &self.inner.subs;
         let entry = index.get(token)?;
         let topo = index.topology();
-        let format = format.unwrap_or_else(|| topo.rules.pick(user_agent));
+        let format = format.unwrap_or_else(|| topo.pick(user_agent));
         let now = self.now();
         let base = if topo.settings.public_url.is_empty() {
             base_url
@@ -685,7 +782,14 @@ impl App {
         {
             return Some(doc.clone());
         }
-        let doc = Arc::new(render(&entry.sub, token, &topo, format, base, now));
+        let mut doc = render(&entry.sub, token, &topo, format, base, now);
+        let weight = doc.weight();
+        if CACHED_BYTES.fetch_add(weight, Ordering::Relaxed) + weight > CACHE_BUDGET {
+            CACHED_BYTES.fetch_sub(weight, Ordering::Relaxed);
+            return Some(Arc::new(doc));
+        }
+        doc.counted = true;
+        let doc = Arc::new(doc);
         if let Ok(mut cache) = entry.rendered.lock() {
             cache.retain(|d| d.format != format);
             cache.push(doc.clone());
@@ -716,7 +820,7 @@ impl App {
         };
         Some(SubPage {
             status: f.status,
-            username: sub.username.clone(),
+            username: sub.username.to_string(),
             expires_at: sub.expires_at,
             days_left: f.days_left,
             used: f.used,
@@ -811,14 +915,18 @@ impl App {
             let _guard = index.reload.lock().await;
             let mut conn = self.db().read().await?;
             let t = repo::topology(conn.conn()).await?;
-            let rows = repo::all_subs(conn.conn()).await?;
+            let mut keep = std::collections::HashSet::new();
+            let n = repo::for_each_sub(conn.conn(), |row| {
+                keep.insert(row.id);
+                index.put(row);
+            })
+            .await?;
             let generation = index.generation.fetch_add(1, Ordering::SeqCst) + 1;
             let topo = Arc::new(Topology::build(t, generation));
             match index.topology.write() {
                 Ok(mut g) => *g = topo,
                 Err(p) => *p.into_inner() = topo,
             }
-            let keep: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
             let stale: Vec<i64> = index
                 .ids
                 .lock()
@@ -826,10 +934,6 @@ impl App {
                 .unwrap_or_default();
             for id in stale {
                 index.remove(id);
-            }
-            let n = rows.len();
-            for row in rows {
-                index.put(row);
             }
             Ok::<usize, crate::AppError>(n)
         }
@@ -927,7 +1031,7 @@ mod tests {
 
     #[test]
     fn freshness_stops_at_the_next_day_boundary() {
-        let mut sub = FeedSub {
+        let mut sub = Sub::from_row(FeedSub {
             id: 1,
             user_id: 1,
             plan_id: None,
@@ -942,8 +1046,9 @@ mod tests {
             credential_uuid: String::new(),
             credential_secret: String::new(),
             version: 1,
-            username: "u".into(),
-        };
+            username: None,
+        });
+        assert_eq!(&*sub.username, "user1");
         // 11 days left until 5 s from now, then 10.
         assert_eq!(fresh_until(&sub, 0), 5_000);
         assert_eq!(fresh_until(&sub, 6_000), 6_000 + MAX_FRESH_MS);

@@ -30,16 +30,26 @@ pub struct FeedSub {
     pub credential_uuid: String,
     pub credential_secret: String,
     pub version: i64,
-    pub username: String,
+    pub username: Option<String>,
 }
 
 const SUB_SELECT: &str = "SELECT s.id, s.user_id, s.plan_id, s.token, s.status, s.expires_at, s.hold_days, \
     s.data_limit_bytes, s.used_bytes, s.ip_type, s.node_id, s.credential_uuid, s.credential_secret, s.version, \
     u.username FROM subscriptions s JOIN users u ON u.id = s.user_id WHERE s.token IS NOT NULL";
 
-/// Every subscription that has a link.
-pub async fn all_subs(c: Conn<'_>) -> Result<Vec<FeedSub>, DbError> {
-    Ok(on!(c, c, D => sqlx::query_as::<D, FeedSub>(SUB_SELECT).fetch_all(&mut *c).await?))
+/// Every subscription that has a link, handed to `f` one row at a time (100,000 rows
+/// never sit in memory twice).
+pub async fn for_each_sub(c: Conn<'_>, mut f: impl FnMut(FeedSub)) -> Result<usize, DbError> {
+    use futures_util::TryStreamExt as _;
+    let mut n = 0;
+    on!(c, c, D => {
+        let mut rows = sqlx::query_as::<D, FeedSub>(SUB_SELECT).fetch(&mut *c);
+        while let Some(row) = rows.try_next().await? {
+            f(row);
+            n += 1;
+        }
+    });
+    Ok(n)
 }
 
 /// The subscriptions among `ids` that have a link (absent ids were deleted or revoked).

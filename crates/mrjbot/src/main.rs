@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// mimalloc hands freed memory back to the system; glibc's malloc kept hundreds of MB
+// after bursts (Argon2 blocks, rendered subscription documents) that were long freed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = mrjbot::cli::Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -197,6 +197,31 @@ async fn every_format_and_header(#[case] backend: Backend) {
         assert!(!body.contains("vless"), "{bad}");
     }
 
+    // A Telegram-only customer (no user name) is served too, named after the account.
+    let (_, u) = t.post("/api/v1/users", json!({"telegram_id": 31337})).await;
+    let (_, plans) = t.get("/api/v1/plans").await;
+    let (s, sub2) = t
+        .post(
+            "/api/v1/subscriptions",
+            json!({"user_id": u["id"], "plan_id": plans["items"][0]["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sub2}");
+    let (s, h, _) = t
+        .fetch(
+            &format!("/sub/{}", sub2["token"].as_str().unwrap_or_default()),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        header(&h, "content-disposition"),
+        format!("attachment; filename=\"user{}.txt\"", u["id"])
+    );
+    // ... and survives a full reload of the read path (a restart, a lost listener).
+    assert!(t.app.feed_reload_all().await.is_ok());
+    assert_eq!(t.fetch(&path, &[]).await.0, StatusCode::OK);
+
     // A browser gets the page, in the language asked for.
     let (s, h, html) = t
         .fetch(
