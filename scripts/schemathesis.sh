@@ -201,7 +201,7 @@ run_engine() {
   seed /api/v1/nodes '{"name": "st-panel", "kind": "xui", "address": "10.0.0.2", "api_url": "https://10.0.0.2:2053",
     "api_username": "admin", "api_password": "secret"}'
   seed /api/v1/nodes/1/inbounds '{"tag": "vless-reality", "protocol": "vless", "port": 443, "security": "reality",
-    "settings": {"sni": "example.com"}}'
+    "settings": {"sni": "example.com", "public_key": "QZnlifLjPPBYHmN-ndbgBOmCrHMopjdKEZCnF3tUxz0", "short_id": "0123abcd"}}'
   seed /api/v1/nodes/1/inbounds '{"tag": "hy2", "protocol": "hysteria2", "port": 8443}'
   seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 1}'
   seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 2, "node_id": 1}'
