@@ -222,7 +222,7 @@ pub struct SubDocument {
 /// benchmark) are served from cache, and memory stays bounded however many distinct
 /// subscriptions are fetched in a minute.
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
-const CACHE_BUDGET: usize = 24 * 1024 * 1024;
+const CACHE_BUDGET: usize = 16 * 1024 * 1024;
 
 impl SubDocument {
     fn weight(&self) -> usize {
@@ -257,9 +257,41 @@ pub(crate) struct Sub {
     used_bytes: i64,
     ip_type: &'static str,
     node_id: Option<i64>,
-    credential_uuid: Box<str>,
+    /// The UUID as a number (16 bytes instead of a 36-character string), or the text
+    /// when it is not a canonical UUID (imported credentials).
+    uuid: u128,
+    uuid_text: Option<Box<str>>,
     credential_secret: Box<str>,
     username: Box<str>,
+}
+
+/// Parses a canonical `8-4-4-4-12` hex UUID.
+fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32
+        || !hex
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+fn format_uuid(u: u128) -> String {
+    let h = format!("{u:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 impl Sub {
@@ -278,7 +310,10 @@ impl Sub {
                 "dynamic"
             },
             node_id: r.node_id,
-            credential_uuid: r.credential_uuid.into_boxed_str(),
+            uuid: parse_uuid(&r.credential_uuid).unwrap_or(0),
+            uuid_text: parse_uuid(&r.credential_uuid)
+                .is_none()
+                .then(|| r.credential_uuid.into_boxed_str()),
             credential_secret: r.credential_secret.into_boxed_str(),
             // Telegram-only customers have no user name: name the file after the account.
             username: r
@@ -297,8 +332,8 @@ struct Entry {
 
 /// The index. See the module docs.
 pub(crate) struct SubIndex {
-    shards: Vec<RwLock<HashMap<[u8; 32], Arc<Entry>>>>,
-    ids: Mutex<HashMap<i64, [u8; 32]>>,
+    shards: Vec<RwLock<HashMap<u128, Arc<Entry>>>>,
+    ids: Mutex<HashMap<i64, u128>>,
     topology: RwLock<Arc<Topology>>,
     generation: AtomicU64,
     reload: tokio::sync::Mutex<()>,
@@ -320,13 +355,17 @@ impl Default for SubIndex {
     }
 }
 
-/// The index key of a token.
-fn key_of(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// The index key of a token: the first 128 bits of its SHA-256 (collision-free at any
+/// realistic number of subscriptions, half the memory of the full digest).
+fn key_of(token: &str) -> u128 {
+    let d = Sha256::digest(token.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(k)
 }
 
-fn shard_of(key: &[u8; 32]) -> usize {
-    usize::from(key[0]) % SHARDS
+fn shard_of(key: &u128) -> usize {
+    (*key % SHARDS as u128) as usize
 }
 
 impl SubIndex {
@@ -537,7 +576,10 @@ fn links_of(sub: &Sub, topo: &Topology, now: Timestamp) -> Vec<ShareLink> {
         return vec![placeholder(remark)];
     }
     let creds = Credentials {
-        uuid: sub.credential_uuid.to_string(),
+        uuid: match &sub.uuid_text {
+            Some(t) => t.to_string(),
+            None => format_uuid(sub.uuid),
+        },
         secret: sub.credential_secret.to_string(),
     };
     let mut out = Vec::new();
@@ -1011,6 +1053,15 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_are_kept_as_numbers() {
+        let u = "a8308d11-a541-4591-ad00-31cea68f8bee";
+        assert_eq!(parse_uuid(u).map(format_uuid).as_deref(), Some(u));
+        assert_eq!(parse_uuid("A8308D11-a541-4591-ad00-31cea68f8bee"), None);
+        assert_eq!(parse_uuid("not-a-uuid"), None);
+        assert_eq!(parse_uuid("a8308d11xa541-4591-ad00-31cea68f8bee"), None);
+    }
 
     #[test]
     fn flags_from_regions() {
