@@ -833,7 +833,9 @@ impl App {
         doc.counted = true;
         let doc = Arc::new(doc);
         if let Ok(mut cache) = entry.rendered.lock() {
-            cache.retain(|d| d.format != format);
+            // One document per subscription: a customer's app asks for one format, and a
+            // second format replacing the first keeps the budget for other customers.
+            cache.clear();
             cache.push(doc.clone());
         }
         Some(doc)
