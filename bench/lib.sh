@@ -252,23 +252,11 @@ def cpu_ticks(*pids):
 
 def busiest(secs):
     """The 3 processes that used the most CPU over the next `secs` seconds."""
-    def snap():
-        out = {}
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open(f"/proc/{d}/stat") as f:
-                        raw = f.read()
-                    rest = raw.rsplit(")", 1)[1].split()
-                    out[int(d)] = (raw[raw.index("(") + 1:raw.rindex(")")], int(rest[11]) + int(rest[12]))
-                except (OSError, ValueError, IndexError):
-                    pass
-        return out
-    a = snap()
+    a = _procs()
     time.sleep(float(secs))
-    b = snap()
+    b = _procs()
     tck = os.sysconf("SC_CLK_TCK")
-    used = sorted(((t - a[p][1], name, p) for p, (name, t) in b.items() if p in a), reverse=True)[:3]
+    used = sorted(((t - a[p][2], name, p) for p, (name, _, t) in b.items() if p in a), reverse=True)[:3]
     for ticks, name, pid in used:
         if ticks > 0:
             print(f"{ticks / tck / float(secs) * 100:5.0f}% {name} (pid {pid})")

@@ -111,7 +111,7 @@ fn platforms(lang: Lang, url: &str, title: &str) -> Vec<Platform> {
     let name = enc(title);
     let clash = enc(&format!("{url}/clash-meta"));
     let singbox = enc(&format!("{url}/sing-box"));
-    let hiddify = AppLink {
+    let hiddify = || AppLink {
         name: "Hiddify",
         href: format!("hiddify://import/{url}#{name}"),
     };
@@ -135,7 +135,7 @@ fn platforms(lang: Lang, url: &str, title: &str) -> Vec<Platform> {
                     name: "v2rayNG",
                     href: format!("v2rayng://install-config?url={u}#{name}"),
                 },
-                hiddify,
+                hiddify(),
                 singbox_app("sing-box"),
                 clash_app("FlClash"),
                 AppLink {
@@ -164,42 +164,20 @@ fn platforms(lang: Lang, url: &str, title: &str) -> Vec<Platform> {
                     href: format!("v2box://install-sub?url={u}&name={name}"),
                 },
                 singbox_app("sing-box"),
-                AppLink {
-                    name: "Hiddify",
-                    href: format!("hiddify://import/{url}#{name}"),
-                },
+                hiddify(),
             ],
         ),
         p(
             "sub-platform-windows",
-            vec![
-                AppLink {
-                    name: "Hiddify",
-                    href: format!("hiddify://import/{url}#{name}"),
-                },
-                clash_app("Clash Verge"),
-            ],
+            vec![hiddify(), clash_app("Clash Verge")],
         ),
         p(
             "sub-platform-macos",
-            vec![
-                AppLink {
-                    name: "Hiddify",
-                    href: format!("hiddify://import/{url}#{name}"),
-                },
-                singbox_app("sing-box"),
-                clash_app("Clash Verge"),
-            ],
+            vec![hiddify(), singbox_app("sing-box"), clash_app("Clash Verge")],
         ),
         p(
             "sub-platform-linux",
-            vec![
-                AppLink {
-                    name: "Hiddify",
-                    href: format!("hiddify://import/{url}#{name}"),
-                },
-                clash_app("Clash Verge"),
-            ],
+            vec![hiddify(), clash_app("Clash Verge")],
         ),
     ]
 }

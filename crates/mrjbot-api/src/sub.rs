@@ -139,8 +139,7 @@ async fn serve(app: &App, token: &str, format: Option<Format>, headers: &HeaderM
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let base = base_url(headers);
-    let Some(doc) = app.sub_document(token, format, ua, &base) else {
+    let Some(doc) = app.sub_document(token, format, ua, || base_url(headers)) else {
         counter(&NOT_FOUND).increment(1);
         return not_found();
     };
@@ -167,8 +166,7 @@ async fn page_response(
     if let Err(r) = ready(app).await {
         return r;
     }
-    let base = base_url(headers);
-    let Some(data) = app.sub_page(token, &base) else {
+    let Some(data) = app.sub_page(token, || base_url(headers)) else {
         return not_found();
     };
     let accept_lang = headers

@@ -23,7 +23,8 @@ use crate::App;
 use crate::subsettings::SubscriptionSettings;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
-use mrjbot_db::feed::{self as repo, FeedInbound, FeedNode, FeedSub};
+use mrjbot_db::feed::{self as repo, FeedSub};
+use mrjbot_db::nodes::{InboundRow, NodeRow};
 use mrjbot_domain::document::{self, ClashOptions, Format, SingBoxOptions, UaRules};
 use mrjbot_domain::proxy::{Credentials, InboundSettings, Proxy, ShareLink, Tls, Transport};
 use mrjbot_domain::share::{self, InboundSpec};
@@ -53,6 +54,8 @@ pub enum Changed {
     User(i64),
     /// Nodes, inbounds, plans or the subscription settings.
     Topology,
+    /// Signed-in actors (logout, password, roles): cached actors are dropped.
+    Actors,
 }
 
 impl Changed {
@@ -62,6 +65,7 @@ impl Changed {
             Changed::Sub(id) => format!("s:{id}"),
             Changed::User(id) => format!("u:{id}"),
             Changed::Topology => "t".into(),
+            Changed::Actors => "a".into(),
         }
     }
 
@@ -70,6 +74,7 @@ impl Changed {
             Some(("s", id)) => id.parse().ok().map(Changed::Sub),
             Some(("u", id)) => id.parse().ok().map(Changed::User),
             None if p == "t" => Some(Changed::Topology),
+            None if p == "a" => Some(Changed::Actors),
             _ => None,
         }
     }
@@ -125,7 +130,7 @@ impl Topology {
             .nodes
             .into_iter()
             .filter(|n| n.is_enabled)
-            .map(|n: FeedNode| Node {
+            .map(|n: NodeRow| Node {
                 inbounds: by_node.remove(&n.id).unwrap_or_default(),
                 id: n.id,
                 name: n.name,
@@ -142,6 +147,15 @@ impl Topology {
             rules,
             picked: RwLock::new(HashMap::new()),
             lang,
+        }
+    }
+
+    /// The public base URL of links: the configured one, else the request's.
+    fn base_url(&self, request_base: impl FnOnce() -> String) -> std::borrow::Cow<'_, str> {
+        if self.settings.public_url.is_empty() {
+            request_base().into()
+        } else {
+            self.settings.public_url.as_str().into()
         }
     }
 
@@ -181,7 +195,7 @@ impl Topology {
     }
 }
 
-fn inbound_of(i: &FeedInbound) -> Option<Inbound> {
+fn inbound_of(i: &InboundRow) -> Option<Inbound> {
     if !i.is_enabled {
         return None;
     }
@@ -784,36 +798,24 @@ impl App {
         let _ = rx.wait_for(|v| *v).await;
     }
 
-    /// The public base URL for links: the configured one, else `fallback` (built by the
-    /// front door from the request).
-    pub fn sub_base_url(&self, fallback: &str) -> String {
-        let topo = self.inner.subs.topology();
-        if topo.settings.public_url.is_empty() {
-            fallback.to_owned()
-        } else {
-            topo.settings.public_url.clone()
-        }
-    }
-
     /// The document for `token`: `format` if asked for, else chosen by `user_agent`.
     /// `None` for an unknown, rotated or revoked token. Answers from memory.
+    /// `request_base` gives `scheme://host` of the request; it is called only when no
+    /// public URL is configured.
     pub fn sub_document(
         &self,
         token: &str,
         format: Option<Format>,
         user_agent: &str,
-        base_url: &str,
+        request_base: impl FnOnce() -> String,
     ) -> Option<Arc<SubDocument>> {
         let index = &self.inner.subs;
         let entry = index.get(token)?;
         let topo = index.topology();
         let format = format.unwrap_or_else(|| topo.pick(user_agent));
         let now = self.now();
-        let base = if topo.settings.public_url.is_empty() {
-            base_url
-        } else {
-            topo.settings.public_url.as_str()
-        };
+        let base = topo.base_url(request_base);
+        let base = base.as_ref();
         if let Ok(cache) = entry.rendered.lock()
             && let Some(doc) = cache.iter().find(|d| {
                 d.format == format
@@ -842,7 +844,7 @@ impl App {
     }
 
     /// What the subscription page shows for `token`; `None` when unknown.
-    pub fn sub_page(&self, token: &str, base_url: &str) -> Option<SubPage> {
+    pub fn sub_page(&self, token: &str, request_base: impl FnOnce() -> String) -> Option<SubPage> {
         let index = &self.inner.subs;
         let entry = index.get(token)?;
         let topo = index.topology();
@@ -857,11 +859,7 @@ impl App {
         } else {
             Vec::new()
         };
-        let base = if topo.settings.public_url.is_empty() {
-            base_url
-        } else {
-            topo.settings.public_url.as_str()
-        };
+        let base = topo.base_url(request_base);
         Some(SubPage {
             status: f.status,
             username: sub.username.to_string(),
@@ -894,7 +892,7 @@ impl App {
         if self.db().engine() == mrjbot_db::Engine::Postgres {
             let db = self.db().clone();
             tokio::spawn(async move {
-                if let Err(e) = repo::announce_now(&db, "a").await {
+                if let Err(e) = repo::announce_now(&db, &Changed::Actors.payload()).await {
                     tracing::debug!(error = %e, "announcing an actor change failed");
                 }
             });
@@ -916,6 +914,10 @@ impl App {
     }
 
     async fn apply_change(&self, change: Changed) -> crate::AppResult<()> {
+        if change == Changed::Actors {
+            self.inner.caches.forget_all_actors();
+            return Ok(());
+        }
         let index = &self.inner.subs;
         let _guard = index.reload.lock().await;
         let mut conn = self.db().read().await?;
@@ -938,6 +940,7 @@ impl App {
                     index.put(row);
                 }
             }
+            Changed::Actors => {}
             Changed::Topology => {
                 let t = repo::topology(conn.conn()).await?;
                 let generation = index.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -1042,8 +1045,6 @@ impl App {
                 Ok(Ok(Some(payload))) => {
                     if let Some(change) = Changed::parse(&payload) {
                         self.feed_changed(change).await;
-                    } else if payload == "a" {
-                        self.inner.caches.forget_all_actors();
                     }
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => return,
@@ -1055,6 +1056,61 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn doc(fresh_until: i64) -> Arc<SubDocument> {
+        Arc::new(SubDocument {
+            content_type: "text/plain",
+            body: Bytes::from_static(b"x"),
+            headers: Vec::new(),
+            format: Format::Base64,
+            generation: 1,
+            base_url: String::new(),
+            fresh_until,
+            counted: false,
+        })
+    }
+
+    #[test]
+    fn sweep_drops_only_stale_documents() {
+        let index = SubIndex::default();
+        for (id, token) in [(1, "a"), (2, "b")] {
+            index.put(FeedSub {
+                id,
+                user_id: 1,
+                plan_id: None,
+                token: token.into(),
+                status: "active".into(),
+                expires_at: None,
+                hold_days: 0,
+                data_limit_bytes: None,
+                used_bytes: 0,
+                ip_type: "dynamic".into(),
+                node_id: None,
+                credential_uuid: "a8308d11-a541-4591-ad00-31cea68f8bee".into(),
+                credential_secret: "s".into(),
+                version: 1,
+                username: Some("u".into()),
+            });
+        }
+        let cached = |token: &str| {
+            index
+                .get(token)
+                .and_then(|e| e.rendered.lock().ok().map(|d| d.len()))
+                .unwrap_or(99)
+        };
+        for (token, until) in [("a", 1_000), ("b", 5_000)] {
+            if let Some(e) = index.get(token)
+                && let Ok(mut d) = e.rendered.lock()
+            {
+                d.push(doc(until));
+            }
+        }
+        index.sweep(2_000);
+        assert_eq!((cached("a"), cached("b")), (0, 1));
+        assert_eq!(index.len(), 2);
+        index.remove(1);
+        assert!(index.get("a").is_none() && index.get("b").is_some());
+    }
 
     #[test]
     fn uuids_are_kept_as_numbers() {
@@ -1075,7 +1131,12 @@ mod tests {
 
     #[test]
     fn change_payloads_round_trip() {
-        for c in [Changed::Sub(7), Changed::User(3), Changed::Topology] {
+        for c in [
+            Changed::Sub(7),
+            Changed::User(3),
+            Changed::Topology,
+            Changed::Actors,
+        ] {
             assert_eq!(Changed::parse(&c.payload()), Some(c));
         }
         assert_eq!(Changed::parse("x:1"), None);

@@ -82,6 +82,16 @@ pub enum Conn<'a> {
     Pg(&'a mut PgConnection),
 }
 
+impl Conn<'_> {
+    /// Borrows it again, for one more call with the same connection.
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Pg(c) => Conn::Pg(c),
+        }
+    }
+}
+
 /// A pooled read connection.
 pub enum ReadConn {
     /// SQLite.

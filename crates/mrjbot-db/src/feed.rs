@@ -7,6 +7,7 @@
 //! it reloads everything. SQLite is a single process: the service layer applies its own
 //! changes directly and [`announce`] does nothing.
 
+use crate::nodes::{InboundRow, NodeRow};
 use crate::{Conn, Db, DbError, on};
 use sqlx::postgres::PgListener;
 
@@ -76,36 +77,11 @@ pub async fn sub_ids_of_user(c: Conn<'_>, user_id: i64) -> Result<Vec<i64>, DbEr
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-/// A node as the documents need it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct FeedNode {
-    pub id: i64,
-    pub name: String,
-    pub address: String,
-    pub region: Option<String>,
-    pub ip_type: String,
-    pub is_enabled: bool,
-}
-
-/// An inbound as the documents need it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct FeedInbound {
-    pub id: i64,
-    pub node_id: i64,
-    pub tag: String,
-    pub protocol: String,
-    pub port: i64,
-    pub network: String,
-    pub security: String,
-    pub settings: String,
-    pub is_enabled: bool,
-}
-
 /// Everything but the subscriptions: nodes, inbounds, plan regions and the settings.
 #[derive(Debug, Clone, Default)]
 pub struct FeedTopology {
-    pub nodes: Vec<FeedNode>,
-    pub inbounds: Vec<FeedInbound>,
+    pub nodes: Vec<NodeRow>,
+    pub inbounds: Vec<InboundRow>,
     /// `(plan id, region)` of plans restricted to a region.
     pub plan_regions: Vec<(i64, String)>,
     /// The `subscription` settings document (JSON), if set.
@@ -113,14 +89,9 @@ pub struct FeedTopology {
 }
 
 /// Loads the topology.
-pub async fn topology(c: Conn<'_>) -> Result<FeedTopology, DbError> {
+pub async fn topology(mut c: Conn<'_>) -> Result<FeedTopology, DbError> {
+    let (nodes, inbounds) = crate::nodes::all_with_inbounds(c.reborrow()).await?;
     on!(c, c, D => {
-        let nodes = sqlx::query_as::<D, FeedNode>(
-            "SELECT id, name, address, region, ip_type, is_enabled FROM nodes ORDER BY id")
-            .fetch_all(&mut *c).await?;
-        let inbounds = sqlx::query_as::<D, FeedInbound>(
-            "SELECT id, node_id, tag, protocol, port, network, security, settings, is_enabled FROM inbounds ORDER BY node_id, id")
-            .fetch_all(&mut *c).await?;
         let plan_regions = sqlx::query_as::<D, (i64, String)>(
             "SELECT id, region FROM plans WHERE region IS NOT NULL")
             .fetch_all(&mut *c).await?;

@@ -158,6 +158,17 @@ pub async fn list_inbounds(c: Conn<'_>, node_id: i64) -> Result<Vec<InboundRow>,
     )
 }
 
+/// Every node and every inbound, in id order (the topology of the subscription read path).
+pub async fn all_with_inbounds(c: Conn<'_>) -> Result<(Vec<NodeRow>, Vec<InboundRow>), DbError> {
+    let nodes = format!("SELECT {COLS} FROM nodes ORDER BY id");
+    let inbounds = format!("SELECT {ICOLS} FROM inbounds ORDER BY node_id, id");
+    on!(c, c, D => {
+        let n = sqlx::query_as::<D, NodeRow>(sqlx::AssertSqlSafe(nodes.as_str())).fetch_all(&mut *c).await?;
+        let i = sqlx::query_as::<D, InboundRow>(sqlx::AssertSqlSafe(inbounds.as_str())).fetch_all(&mut *c).await?;
+        Ok((n, i))
+    })
+}
+
 /// Deletes an inbound of a node.
 pub async fn delete_inbound(c: Conn<'_>, node_id: i64, id: i64) -> Result<bool, DbError> {
     let sql = "DELETE FROM inbounds WHERE id = $1 AND node_id = $2";

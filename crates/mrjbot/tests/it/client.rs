@@ -98,40 +98,23 @@ async fn a_real_client_connects_with_every_link() {
     };
 
     // The seller's node and inbounds, as they would enter them in the dashboard.
-    let (s, n) = t
-        .post(
-            "/api/v1/nodes",
-            json!({"name": "local", "kind": "agent", "address": "127.0.0.1"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{n}");
-    let node = n["id"].as_i64().unwrap_or_default();
     let tls = json!({"sni": "localhost", "allow_insecure": true});
-    for ib in [
-        json!({"tag": "vless-in", "protocol": "vless", "port": p.vless, "security": "tls", "settings": tls}),
-        json!({"tag": "trojan-in", "protocol": "trojan", "port": p.trojan, "security": "tls", "settings": tls}),
-        json!({"tag": "vmess-in", "protocol": "vmess", "port": p.vmess, "network": "ws", "settings": {"path": "/vm"}}),
-        json!({"tag": "ss-in", "protocol": "shadowsocks", "port": p.ss,
-               "settings": {"method": SS_METHOD, "server_key": SS_SERVER_KEY}}),
-        json!({"tag": "hy2-in", "protocol": "hysteria2", "port": p.hy2, "security": "tls",
-               "settings": {"sni": "localhost", "allow_insecure": true, "alpn": ["h3"]}}),
-    ] {
-        let (s, v) = t.post(&format!("/api/v1/nodes/{node}/inbounds"), ib).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
-    let (s, u) = t.post("/api/v1/users", json!({"telegram_id": 5150})).await;
-    assert_eq!(s, StatusCode::CREATED, "{u}");
-    let (s, plan) = t
-        .post("/api/v1/plans", json!({"name": "Week", "duration_days": 7}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{plan}");
-    let (s, sub) = t
-        .post(
-            "/api/v1/subscriptions",
-            json!({"user_id": u["id"], "plan_id": plan["id"]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    let (sub, _) = crate::sub::subscribe(
+        &t,
+        json!({"name": "local", "kind": "agent", "address": "127.0.0.1"}),
+        vec![
+            json!({"tag": "vless-in", "protocol": "vless", "port": p.vless, "security": "tls", "settings": tls}),
+            json!({"tag": "trojan-in", "protocol": "trojan", "port": p.trojan, "security": "tls", "settings": tls}),
+            json!({"tag": "vmess-in", "protocol": "vmess", "port": p.vmess, "network": "ws", "settings": {"path": "/vm"}}),
+            json!({"tag": "ss-in", "protocol": "shadowsocks", "port": p.ss,
+                   "settings": {"method": SS_METHOD, "server_key": SS_SERVER_KEY}}),
+            json!({"tag": "hy2-in", "protocol": "hysteria2", "port": p.hy2, "security": "tls",
+                   "settings": {"sni": "localhost", "allow_insecure": true, "alpn": ["h3"]}}),
+        ],
+        json!({"telegram_id": 5150}),
+        json!({"name": "Week", "duration_days": 7}),
+    )
+    .await;
     let creds = Credentials {
         uuid: sub["credential_uuid"].as_str().unwrap_or_default().into(),
         secret: sub["credential_secret"].as_str().unwrap_or_default().into(),
@@ -206,43 +189,28 @@ async fn sing_box_accepts_the_served_document() {
         return;
     };
     let t = app!(Backend::Sqlite);
-    let (s, n) = t
-        .post(
-            "/api/v1/nodes",
-            json!({"name": "n1", "kind": "agent", "address": "n1.example.com", "region": "NL"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{n}");
-    let node = n["id"].as_i64().unwrap_or_default();
     // No uTLS fingerprints or REALITY: the PyPI build of sing-box lacks uTLS.
-    for ib in [
-        json!({"tag": "a", "protocol": "vless", "port": 443, "security": "tls", "settings": {"sni": "n1.example.com", "flow": "xtls-rprx-vision"}}),
-        json!({"tag": "b", "protocol": "vless", "port": 2053, "network": "ws", "security": "tls",
-               "settings": {"sni": "cdn.example.com", "host": "cdn.example.com", "path": "/ws?ed=2048",
-                            "hosts": [{"address": "104.16.0.1"}, {"address": "104.16.0.2", "port": 8443}]}}),
-        json!({"tag": "c", "protocol": "vless", "port": 2083, "network": "grpc", "security": "tls", "settings": {"service_name": "gun"}}),
-        json!({"tag": "d", "protocol": "vless", "port": 2087, "network": "httpupgrade", "security": "tls", "settings": {"path": "/up"}}),
-        json!({"tag": "e", "protocol": "vmess", "port": 8080, "network": "ws", "settings": {"path": "/vm"}}),
-        json!({"tag": "f", "protocol": "trojan", "port": 8443, "security": "tls", "settings": {"alpn": ["h2", "http/1.1"]}}),
-        json!({"tag": "g", "protocol": "shadowsocks", "port": 8388, "settings": {"method": "chacha20-ietf-poly1305"}}),
-        json!({"tag": "h", "protocol": "shadowsocks", "port": 8389, "settings": {"method": "2022-blake3-aes-256-gcm"}}),
-        json!({"tag": "i", "protocol": "hysteria2", "port": 443, "security": "tls",
-               "settings": {"obfs_password": "x", "hop_ports": "20000-30000"}}),
-    ] {
-        let (s, v) = t.post(&format!("/api/v1/nodes/{node}/inbounds"), ib).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
-    let (_, u) = t.post("/api/v1/users", json!({"telegram_id": 99})).await;
-    let (_, plan) = t
-        .post("/api/v1/plans", json!({"name": "P", "duration_days": 30}))
-        .await;
-    let (s, sub) = t
-        .post(
-            "/api/v1/subscriptions",
-            json!({"user_id": u["id"], "plan_id": plan["id"]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    let (sub, _) = crate::sub::subscribe(
+        &t,
+        json!({"name": "n1", "kind": "agent", "address": "n1.example.com", "region": "NL"}),
+        vec![
+            json!({"tag": "a", "protocol": "vless", "port": 443, "security": "tls", "settings": {"sni": "n1.example.com", "flow": "xtls-rprx-vision"}}),
+            json!({"tag": "b", "protocol": "vless", "port": 2053, "network": "ws", "security": "tls",
+                   "settings": {"sni": "cdn.example.com", "host": "cdn.example.com", "path": "/ws?ed=2048",
+                                "hosts": [{"address": "104.16.0.1"}, {"address": "104.16.0.2", "port": 8443}]}}),
+            json!({"tag": "c", "protocol": "vless", "port": 2083, "network": "grpc", "security": "tls", "settings": {"service_name": "gun"}}),
+            json!({"tag": "d", "protocol": "vless", "port": 2087, "network": "httpupgrade", "security": "tls", "settings": {"path": "/up"}}),
+            json!({"tag": "e", "protocol": "vmess", "port": 8080, "network": "ws", "settings": {"path": "/vm"}}),
+            json!({"tag": "f", "protocol": "trojan", "port": 8443, "security": "tls", "settings": {"alpn": ["h2", "http/1.1"]}}),
+            json!({"tag": "g", "protocol": "shadowsocks", "port": 8388, "settings": {"method": "chacha20-ietf-poly1305"}}),
+            json!({"tag": "h", "protocol": "shadowsocks", "port": 8389, "settings": {"method": "2022-blake3-aes-256-gcm"}}),
+            json!({"tag": "i", "protocol": "hysteria2", "port": 443, "security": "tls",
+                   "settings": {"obfs_password": "x", "hop_ports": "20000-30000"}}),
+        ],
+        json!({"telegram_id": 99}),
+        json!({"name": "P", "duration_days": 30}),
+    )
+    .await;
     let token = sub["token"].as_str().unwrap_or_default();
     let (s, _, doc) = t.fetch(&format!("/sub/{token}/sing-box"), &[]).await;
     assert_eq!(s, StatusCode::OK);

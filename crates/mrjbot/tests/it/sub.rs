@@ -10,18 +10,40 @@ use std::time::{Duration, Instant};
 
 const GB: i64 = 1_000_000_000;
 
+/// Creates `node` with `inbounds`, the customer `user`, the plan `plan` and a
+/// subscription of that plan; returns (subscription, node id).
+pub(crate) async fn subscribe(
+    t: &TestApp,
+    node: Value,
+    inbounds: Vec<Value>,
+    user: Value,
+    plan: Value,
+) -> (Value, i64) {
+    let (s, n) = t.post("/api/v1/nodes", node).await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let node = n["id"].as_i64().unwrap_or_default();
+    for ib in inbounds {
+        let (s, v) = t.post(&format!("/api/v1/nodes/{node}/inbounds"), ib).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, u) = t.post("/api/v1/users", user).await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    let (s, p) = t.post("/api/v1/plans", plan).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (s, sub) = t
+        .post(
+            "/api/v1/subscriptions",
+            json!({"user_id": u["id"], "plan_id": p["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    (sub, node)
+}
+
 /// A node with one inbound of every protocol, a customer, a plan and a subscription.
 /// Returns (subscription id, token, node id).
 pub(crate) async fn shop(t: &TestApp) -> (i64, String, i64) {
-    let (s, n) = t
-        .post(
-            "/api/v1/nodes",
-            json!({"name": "Frankfurt-1", "kind": "agent", "address": "de1.example.com", "region": "DE"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{n}");
-    let node = n["id"].as_i64().unwrap_or_default();
-    let inbounds = [
+    let inbounds = vec![
         json!({"tag": "vless-reality", "protocol": "vless", "port": 443, "network": "tcp", "security": "reality",
                "settings": {"sni": "www.example.com", "fp": "chrome", "public_key": "QZnlifLjPPBYHmN-ndbgBOmCrHMopjdKEZCnF3tUxz0",
                             "short_id": "0123abcd", "flow": "xtls-rprx-vision"}}),
@@ -37,32 +59,15 @@ pub(crate) async fn shop(t: &TestApp) -> (i64, String, i64) {
         json!({"tag": "hy2", "protocol": "hysteria2", "port": 8443, "network": "udp", "security": "tls",
                "settings": {"sni": "vpn.example.com", "obfs_password": "gawr-obfs"}}),
     ];
-    for ib in inbounds {
-        let (s, v) = t.post(&format!("/api/v1/nodes/{node}/inbounds"), ib).await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
-    let (s, u) = t
-        .post(
-            "/api/v1/users",
-            json!({"username": "sara", "telegram_id": 777001}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{u}");
-    let (s, p) = t
-        .post(
-            "/api/v1/plans",
-            json!({"name": "Monthly 50", "duration_days": 30, "data_limit_bytes": 50 * GB,
-            "prices": [{"currency": "IRR", "amount_minor": 3_000_000}]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
-    let (s, sub) = t
-        .post(
-            "/api/v1/subscriptions",
-            json!({"user_id": u["id"], "plan_id": p["id"]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{sub}");
+    let (sub, node) = subscribe(
+        t,
+        json!({"name": "Frankfurt-1", "kind": "agent", "address": "de1.example.com", "region": "DE"}),
+        inbounds,
+        json!({"username": "sara", "telegram_id": 777001}),
+        json!({"name": "Monthly 50", "duration_days": 30, "data_limit_bytes": 50 * GB,
+               "prices": [{"currency": "IRR", "amount_minor": 3_000_000}]}),
+    )
+    .await;
     let token = sub["token"].as_str().unwrap_or_default().to_owned();
     (sub["id"].as_i64().unwrap_or_default(), token, node)
 }
