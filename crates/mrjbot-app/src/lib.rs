@@ -12,6 +12,7 @@ pub mod error;
 pub mod feed;
 pub mod nodes;
 pub mod password;
+pub mod pay;
 pub mod plans;
 pub mod roles;
 pub mod subscriptions;

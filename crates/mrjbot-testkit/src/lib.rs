@@ -313,3 +313,4 @@ impl TestApp {
 }
 
 pub mod cores;
+pub mod fakes;

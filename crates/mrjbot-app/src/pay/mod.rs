@@ -1,0 +1,121 @@
+//! Payment gateways: HTTP clients for Zarinpal, YooKassa, Crypto Pay and the payment
+//! part of the Telegram Bot API (Stars). Each client speaks its gateway's real API
+//! (../shared/specs/payments.md) against a configurable base URL, so a local fake can
+//! stand in for the internet in tests.
+//!
+//! Clients only talk; they never change our store. The money path (`crate::money`)
+//! decides what an answer means for an order. Every error says whether the outcome of
+//! the call is known: a timeout or a 5xx leaves it unknown, so the caller must retry
+//! with the same idempotency key or ask the gateway later, never assume failure.
+
+use std::time::Duration;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request may or may not have reached the gateway (connection error, timeout,
+    /// HTTP 5xx, YooKassa 202): the outcome is unknown; retry safely or ask later.
+    #[error("{gateway}: no definite answer: {message}")]
+    Unknown {
+        /// Which gateway.
+        gateway: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The gateway answered with a definite refusal (its own error code and text).
+    #[error("{gateway}: refused ({code}): {message}")]
+    Refused {
+        /// Which gateway.
+        gateway: &'static str,
+        /// The gateway's own error code (`-51`, `invalid_request`, `400`...).
+        code: String,
+        /// The gateway's message.
+        message: String,
+    },
+    /// The gateway answered something this client does not understand (a protocol
+    /// violation or an API change): logged with the body, treated like a refusal.
+    #[error("{gateway}: unexpected answer: {message}")]
+    Unexpected {
+        /// Which gateway.
+        gateway: &'static str,
+        /// What was wrong, with a bounded excerpt of the body.
+        message: String,
+    },
+    /// The gateway asked us to slow down (HTTP 429, Telegram `retry_after`); the request
+    /// was not performed and may be repeated after the delay.
+    #[error("{gateway}: rate limited, retry after {retry_after:?}")]
+    RateLimited {
+        /// Which gateway.
+        gateway: &'static str,
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// The gateway is not configured (no credentials).
+    #[error("{gateway} is not configured")]
+    NotConfigured {
+        /// Which gateway.
+        gateway: &'static str,
+    },
+}
+
+impl GatewayError {
+    /// True when the outcome is unknown and the call may be retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::Unknown { .. } | GatewayError::RateLimited { .. }
+        )
+    }
+
+    /// Classifies a transport error from reqwest as "outcome unknown".
+    pub fn transport(gateway: &'static str, e: reqwest::Error) -> Self {
+        GatewayError::Unknown {
+            gateway,
+            message: e.to_string(),
+        }
+    }
+
+    /// An unexpected-answer error with a bounded excerpt of the body.
+    pub fn unexpected(gateway: &'static str, what: &str, body: &[u8]) -> Self {
+        let excerpt: String = String::from_utf8_lossy(body).chars().take(300).collect();
+        GatewayError::Unexpected {
+            gateway,
+            message: format!("{what}: {excerpt}"),
+        }
+    }
+}
+
+/// The shared HTTP client settings for gateways: short connect timeout, bounded total
+/// time, no redirects (a gateway API never redirects; a redirect means a wrong base URL).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    // reqwest is built without a bundled crypto provider; ring is ours. Installing twice
+    // is harmless (the second call reports the first one and changes nothing).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mrjbot/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Joins a configured base URL and a path without doubling or losing the slash.
+pub fn join_url(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_urls() {
+        assert_eq!(join_url("http://a/", "/x.json"), "http://a/x.json");
+        assert_eq!(join_url("http://a", "x.json"), "http://a/x.json");
+    }
+}
