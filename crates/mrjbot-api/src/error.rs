@@ -68,12 +68,20 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         AccountDisabled | PermissionDenied | WrongPassword => StatusCode::FORBIDDEN,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         NotFound | UserNotFound | PlanNotFound | NodeNotFound | InboundNotFound
-        | SubscriptionNotFound | RoleNotFound => StatusCode::NOT_FOUND,
+        | SubscriptionNotFound | RoleNotFound | OrderNotFound | PaymentNotFound | CardNotFound
+        | ReceiptNotFound | DiscountNotFound => StatusCode::NOT_FOUND,
+        DiscountInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        InsufficientFunds => StatusCode::PAYMENT_REQUIRED,
+        GatewayFailed => StatusCode::BAD_GATEWAY,
         AlreadyExists
         | InUse
         | RoleBuiltin
         | InvalidSubscriptionTransition
         | PaymentAlreadyApproved
+        | InvalidPaymentTransition
+        | PaymentMethodUnavailable
+        | NoCardAvailable
+        | DuplicateReceipt
         | PlanUnavailable => StatusCode::CONFLICT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -271,6 +271,7 @@ impl Db {
                         let ty = match ty.to_uppercase().as_str() {
                             "INTEGER" => "int",
                             "REAL" => "float",
+                            "BLOB" => "bytes",
                             _ => "text",
                         };
                         out.push((t.clone(), name, ty.to_owned(), notnull == 1 || pk > 0));
@@ -291,6 +292,7 @@ impl Db {
                             "bigint" | "integer" | "smallint" => "int",
                             "boolean" => "int",
                             "double precision" | "real" => "float",
+                            "bytea" => "bytes",
                             _ => "text",
                         };
                         (t, n, ty.to_owned(), nullable == "NO")

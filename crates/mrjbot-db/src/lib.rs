@@ -11,6 +11,7 @@ pub mod audit;
 mod conn;
 mod error;
 pub mod feed;
+pub mod money;
 pub mod nodes;
 pub mod plans;
 pub mod roles;

@@ -33,6 +33,25 @@ pub enum ErrorCode {
     InboundNotFound,
     SubscriptionNotFound,
     RoleNotFound,
+    OrderNotFound,
+    PaymentNotFound,
+    CardNotFound,
+    ReceiptNotFound,
+    DiscountNotFound,
+    /// The discount code does not apply (expired, used up, other plan or currency).
+    DiscountInvalid,
+    /// The wallet balance does not cover the amount.
+    InsufficientFunds,
+    /// The payment or order is in a status that does not allow this action.
+    InvalidPaymentTransition,
+    /// The payment method is not enabled, not configured, or does not take this currency.
+    PaymentMethodUnavailable,
+    /// No destination card has room for this amount right now.
+    NoCardAvailable,
+    /// This receipt image was already sent (the same file or a near copy of it).
+    DuplicateReceipt,
+    /// The payment gateway refused or did not answer; nothing was charged or changed.
+    GatewayFailed,
     /// A unique value is already taken; `details` names the field.
     AlreadyExists,
     /// The resource is still referenced and cannot be deleted.
@@ -83,6 +102,18 @@ impl ErrorCode {
             ErrorCode::PaymentAlreadyApproved => "payment_already_approved",
             ErrorCode::WrongPassword => "wrong_password",
             ErrorCode::RefreshTokenReused => "refresh_token_reused",
+            ErrorCode::OrderNotFound => "order_not_found",
+            ErrorCode::PaymentNotFound => "payment_not_found",
+            ErrorCode::CardNotFound => "card_not_found",
+            ErrorCode::ReceiptNotFound => "receipt_not_found",
+            ErrorCode::DiscountNotFound => "discount_not_found",
+            ErrorCode::DiscountInvalid => "discount_invalid",
+            ErrorCode::InsufficientFunds => "insufficient_funds",
+            ErrorCode::InvalidPaymentTransition => "invalid_payment_transition",
+            ErrorCode::PaymentMethodUnavailable => "payment_method_unavailable",
+            ErrorCode::NoCardAvailable => "no_card_available",
+            ErrorCode::DuplicateReceipt => "duplicate_receipt",
+            ErrorCode::GatewayFailed => "gateway_failed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod permission;
 pub mod proxy;
 pub mod share;
@@ -20,6 +21,7 @@ pub use bytes::Bytes;
 pub use error::{DomainError, ErrorCode};
 pub use ids::{Email, SecretToken, TelegramId, Username};
 pub use money::{Currency, Money};
+pub use payment::{OrderKind, OrderStatus, PaymentMethod, PaymentStatus};
 pub use permission::{BuiltinRole, Permission};
 pub use proxy::{
     Credentials, InboundSettings, Network, Protocol, Proxy, Security, ShareLink, Tls, Transport,
