@@ -886,6 +886,22 @@ impl App {
         Ok(())
     }
 
+    /// Like [`App::commit_changed`] for any number of changes (none: a plain commit).
+    pub(crate) async fn commit_changes(
+        &self,
+        mut tx: mrjbot_db::Tx,
+        changes: &[Changed],
+    ) -> crate::AppResult<()> {
+        for c in changes {
+            repo::announce(tx.conn(), &c.payload()).await?;
+        }
+        tx.commit().await?;
+        for c in changes {
+            self.feed_changed(*c).await;
+        }
+        Ok(())
+    }
+
     /// Tells other replicas that signed-in actors changed (logout, roles, password), so
     /// they drop their cached actors now instead of after the cache TTL.
     pub(crate) fn announce_actors(&self) {

@@ -10,10 +10,12 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod feed;
+pub mod money;
 pub mod nodes;
 pub mod password;
 pub mod pay;
 pub mod plans;
+pub mod receipt;
 pub mod roles;
 pub mod subscriptions;
 pub mod subsettings;
@@ -72,6 +74,8 @@ struct Inner {
     hasher: password::Hasher,
     caches: cache::Caches,
     subs: feed::SubIndex,
+    gateways: std::sync::OnceLock<money::gateways::Gateways>,
+    outbox_wake: tokio::sync::Notify,
 }
 
 impl App {
@@ -90,6 +94,8 @@ impl App {
                 hasher: password::Hasher::default(),
                 caches: cache::Caches::default(),
                 subs: feed::SubIndex::default(),
+                gateways: std::sync::OnceLock::new(),
+                outbox_wake: tokio::sync::Notify::new(),
             }),
         })
     }

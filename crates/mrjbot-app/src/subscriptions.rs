@@ -187,6 +187,40 @@ fn not_found() -> AppError {
     AppError::not_found(ErrorCode::SubscriptionNotFound, "subscription")
 }
 
+/// A new subscription row from a plan with fresh credentials and link token.
+pub(crate) fn new_row(
+    user_id: i64,
+    plan: &mrjbot_db::plans::PlanRow,
+    state: SubscriptionState,
+    node_id: Option<i64>,
+    now: Timestamp,
+) -> SubscriptionRow {
+    let mut row = SubscriptionRow {
+        id: 0,
+        user_id,
+        plan_id: Some(plan.id),
+        token: Some(SecretToken::generate().as_str().to_owned()),
+        status: String::new(),
+        expires_at: None,
+        hold_days: 0,
+        data_limit_bytes: None,
+        used_bytes: 0,
+        lifetime_used_bytes: 0,
+        device_limit: plan.device_limit,
+        ip_type: plan.ip_type.clone(),
+        node_id,
+        credential_uuid: new_uuid(),
+        credential_secret: new_secret(),
+        note: None,
+        version: 1,
+        online_at: None,
+        created_at: now.millis(),
+        updated_at: now.millis(),
+    };
+    apply_state(&mut row, state);
+    row
+}
+
 fn new_uuid() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
@@ -203,12 +237,12 @@ fn new_uuid() -> String {
     )
 }
 
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     // 24 base64url characters = 144 bits, valid as a Trojan / Hysteria 2 password.
     SecretToken::generate().as_str()[..24].to_owned()
 }
 
-fn state_of(s: &SubscriptionRow) -> SubscriptionState {
+pub(crate) fn state_of(s: &SubscriptionRow) -> SubscriptionState {
     SubscriptionState {
         status: SubscriptionStatus::parse(&s.status).unwrap_or(SubscriptionStatus::Disabled),
         expires_at: s.expires_at.map(Timestamp::from_millis),
@@ -219,7 +253,7 @@ fn state_of(s: &SubscriptionRow) -> SubscriptionState {
     }
 }
 
-fn apply_state(s: &mut SubscriptionRow, st: SubscriptionState) {
+pub(crate) fn apply_state(s: &mut SubscriptionRow, st: SubscriptionState) {
     s.status = st.status.as_str().to_owned();
     s.expires_at = st.expires_at.map(Timestamp::millis);
     s.hold_days = st.hold_days;
@@ -242,7 +276,7 @@ enum Change {
 }
 
 impl App {
-    async fn plan_terms(&self, plan_id: i64) -> AppResult<(mrjbot_db::plans::PlanRow, PlanTerms)> {
+    pub(crate) async fn plan_terms(&self, plan_id: i64) -> AppResult<(mrjbot_db::plans::PlanRow, PlanTerms)> {
         let plan = plans_repo::get(self.db().read().await?.conn(), plan_id)
             .await?
             .ok_or_else(|| AppError::field("plan_id", "no such plan"))?;
@@ -287,32 +321,11 @@ impl App {
                 .await?
                 .ok_or_else(|| AppError::field("node_id", "no such node"))?;
         }
-        let mut row = SubscriptionRow {
-            id: 0,
-            user_id: input.user_id,
-            plan_id: Some(plan.id),
-            token: Some(SecretToken::generate().as_str().to_owned()),
-            status: String::new(),
-            expires_at: None,
-            hold_days: 0,
-            data_limit_bytes: None,
-            used_bytes: 0,
-            lifetime_used_bytes: 0,
-            device_limit: plan.device_limit,
-            ip_type: plan.ip_type.clone(),
-            node_id: input.node_id,
-            credential_uuid: new_uuid(),
-            credential_secret: new_secret(),
-            note: input
-                .note
-                .map(|n| n.trim().to_owned())
-                .filter(|n| !n.is_empty()),
-            version: 1,
-            online_at: None,
-            created_at: now.millis(),
-            updated_at: now.millis(),
-        };
-        apply_state(&mut row, state);
+        let mut row = new_row(input.user_id, &plan, state, input.node_id, now);
+        row.note = input
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
         row.id = repo::insert(tx.conn(), &row).await?;
         self.audit(
             tx.conn(),

@@ -175,3 +175,12 @@ pub async fn delete_inbound(c: Conn<'_>, node_id: i64, id: i64) -> Result<bool, 
     let n = on!(c, c, D => sqlx::query::<D>(sql).bind(id).bind(node_id).execute(&mut *c).await?.rows_affected());
     Ok(n == 1)
 }
+
+/// Nodes that can serve customers of a region now (enabled, not marked down); every
+/// node counts for a plan without a region.
+pub async fn serving_count(c: Conn<'_>, region: Option<&str>) -> Result<i64, DbError> {
+    let r: (i64,) = on!(c, c, D => sqlx::query_as::<D, (i64,)>("SELECT COUNT(*) FROM nodes WHERE is_enabled = TRUE AND status <> 'down' \
+        AND ($1 IS NULL OR region = $1)")
+        .bind(region).fetch_one(&mut *c).await?);
+    Ok(r.0)
+}

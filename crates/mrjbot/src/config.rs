@@ -64,6 +64,38 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Public base URL of this server (`https://shop.example`), for gateway callbacks.
+    pub public_url: Option<String>,
+    /// Seconds between reconciliation runs (gateways asked about open payments).
+    pub reconcile_interval_secs: u64,
+    /// Zarinpal merchant id (36 characters); Zarinpal is off without it.
+    pub zarinpal_merchant_id: Option<String>,
+    /// Zarinpal host (`MRJBOT_ZARINPAL_BASE_URL`; the sandbox or a fake).
+    pub zarinpal_base_url: String,
+    /// YooKassa shop id; YooKassa is off without it and the secret key.
+    pub yookassa_shop_id: Option<String>,
+    /// YooKassa secret key.
+    pub yookassa_secret_key: Option<String>,
+    /// YooKassa API host (`MRJBOT_YOOKASSA_BASE_URL`).
+    pub yookassa_base_url: String,
+    /// Send 54-FZ receipt data with YooKassa payments.
+    pub yookassa_receipts: bool,
+    /// Addresses (CIDR) YooKassa notifications may come from; default: YooKassa's list.
+    pub yookassa_webhook_allow: Option<Vec<String>>,
+    /// Crypto Pay app token; Crypto Pay is off without it.
+    pub cryptopay_token: Option<String>,
+    /// Crypto Pay host (`MRJBOT_CRYPTOPAY_BASE_URL`; testnet or a fake).
+    pub cryptopay_base_url: String,
+    /// Telegram bot token; the bot, Stars and Telegram notices are off without it.
+    pub telegram_token: Option<String>,
+    /// Bot API base URL (`MRJBOT_TELEGRAM_API_URL`).
+    pub telegram_api_url: String,
+    /// Chat that receives new orders and receipts (the bot uses it).
+    pub telegram_admin_chat: Option<i64>,
+    /// Read receipt pictures with tesseract when it is installed.
+    pub ocr: bool,
+    /// The tesseract program.
+    pub tesseract_bin: String,
 }
 
 impl Default for Config {
@@ -77,6 +109,22 @@ impl Default for Config {
             log_level: "info".into(),
             sweep_interval_secs: 30,
             auth: AuthConfig::default(),
+            public_url: None,
+            reconcile_interval_secs: 60,
+            zarinpal_merchant_id: None,
+            zarinpal_base_url: "https://payment.zarinpal.com".into(),
+            yookassa_shop_id: None,
+            yookassa_secret_key: None,
+            yookassa_base_url: "https://api.yookassa.ru".into(),
+            yookassa_receipts: false,
+            yookassa_webhook_allow: None,
+            cryptopay_token: None,
+            cryptopay_base_url: "https://pay.crypt.bot".into(),
+            telegram_token: None,
+            telegram_api_url: "https://api.telegram.org".into(),
+            telegram_admin_chat: None,
+            ocr: true,
+            tesseract_bin: "tesseract".into(),
         }
     }
 }
@@ -156,6 +204,17 @@ impl Config {
         if self.auth.login_per_minute == 0 || self.auth.login_burst == 0 {
             bail!("bad configuration: auth.login_per_minute and auth.login_burst must be positive");
         }
+        if !(1..=86_400).contains(&self.reconcile_interval_secs) {
+            bail!("bad configuration: reconcile_interval_secs must be between 1 and 86400");
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            bail!("bad configuration: public_url (MRJBOT_PUBLIC_URL) must be an http(s) URL");
+        }
+        if self.yookassa_shop_id.is_some() != self.yookassa_secret_key.is_some() {
+            bail!("bad configuration: yookassa_shop_id and yookassa_secret_key go together");
+        }
         if self.sweep_interval_secs == 0 {
             bail!("bad configuration: sweep_interval_secs must be positive");
         }
@@ -221,9 +280,35 @@ fn toml_string(c: &Config) -> String {
         c.log_format, c.log_level
     ));
     s.push_str(&format!(
-        "sweep_interval_secs = {}\n\n[auth]\n",
-        c.sweep_interval_secs
+        "sweep_interval_secs = {}\nreconcile_interval_secs = {}\n",
+        c.sweep_interval_secs, c.reconcile_interval_secs
     ));
+    let secret = |v: &Option<String>| v.as_ref().map(|_| "***".to_owned());
+    for (k, v) in [
+        ("public_url", c.public_url.clone()),
+        ("zarinpal_merchant_id", secret(&c.zarinpal_merchant_id)),
+        ("zarinpal_base_url", Some(c.zarinpal_base_url.clone())),
+        ("yookassa_shop_id", c.yookassa_shop_id.clone()),
+        ("yookassa_secret_key", secret(&c.yookassa_secret_key)),
+        ("yookassa_base_url", Some(c.yookassa_base_url.clone())),
+        ("cryptopay_token", secret(&c.cryptopay_token)),
+        ("cryptopay_base_url", Some(c.cryptopay_base_url.clone())),
+        ("telegram_token", secret(&c.telegram_token)),
+        ("telegram_api_url", Some(c.telegram_api_url.clone())),
+        ("tesseract_bin", Some(c.tesseract_bin.clone())),
+    ] {
+        if let Some(v) = v {
+            s.push_str(&format!("{k} = {v:?}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "yookassa_receipts = {}\nocr = {}\n",
+        c.yookassa_receipts, c.ocr
+    ));
+    if let Some(chat) = c.telegram_admin_chat {
+        s.push_str(&format!("telegram_admin_chat = {chat}\n"));
+    }
+    s.push_str("\n[auth]\n");
     s.push_str(&format!(
         "access_ttl_secs = {}\nrefresh_ttl_days = {}\nlockout_threshold = {}\nlockout_minutes = {}\nlogin_per_minute = {}\nlogin_burst = {}\n",
         c.auth.access_ttl_secs,

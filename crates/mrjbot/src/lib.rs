@@ -6,6 +6,7 @@ pub mod config;
 
 use anyhow::Context;
 use config::Config;
+use mrjbot_app::money::gateways::Gateways;
 use mrjbot_app::{App, AuthSettings, Clock, SystemClock};
 use mrjbot_db::{Db, DbOptions};
 use std::net::SocketAddr;
@@ -46,9 +47,49 @@ pub async fn build_app(cfg: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::R
         lockout_duration: Duration::from_secs(cfg.auth.lockout_minutes * 60),
         jwt_secret: cfg.auth.jwt_secret.clone(),
     };
-    App::new(db, clock, auth)
+    let app = App::new(db, clock, auth)
         .await
-        .map_err(|e| anyhow::anyhow!("starting the services failed: {e}"))
+        .map_err(|e| anyhow::anyhow!("starting the services failed: {e}"))?;
+    app.set_gateways(gateways(cfg)?);
+    Ok(app)
+}
+
+/// The payment gateways and helpers the configuration enables.
+fn gateways(cfg: &Config) -> anyhow::Result<Gateways> {
+    use mrjbot_app::pay::{cryptopay, telegram, yookassa, zarinpal};
+    let mut g = Gateways {
+        public_url: cfg.public_url.clone(),
+        ..Gateways::default()
+    };
+    if let Some(m) = &cfg.zarinpal_merchant_id {
+        let mut c = zarinpal::ZarinpalConfig::new(m.clone());
+        c.base_url = cfg.zarinpal_base_url.clone();
+        g.zarinpal = Some(Arc::new(zarinpal::Zarinpal::new(c).map_err(|e| anyhow::anyhow!("bad configuration: zarinpal: {}", e.message))?));
+    }
+    if let (Some(shop), Some(key)) = (&cfg.yookassa_shop_id, &cfg.yookassa_secret_key) {
+        let mut c = yookassa::YookassaConfig::new(shop.clone(), key.clone());
+        c.base_url = cfg.yookassa_base_url.clone();
+        c.receipts = cfg.yookassa_receipts;
+        if let Some(allow) = &cfg.yookassa_webhook_allow {
+            c.webhook_allow = allow.clone();
+        }
+        g.yookassa = Some(Arc::new(yookassa::Yookassa::new(c).map_err(|e| anyhow::anyhow!("bad configuration: yookassa: {}", e.message))?));
+    }
+    if let Some(t) = &cfg.cryptopay_token {
+        let mut c = cryptopay::CryptoPayConfig::new(t.clone());
+        c.base_url = cfg.cryptopay_base_url.clone();
+        g.cryptopay = Some(Arc::new(cryptopay::CryptoPayClient::new(c).map_err(|e| anyhow::anyhow!("bad configuration: cryptopay: {e}"))?));
+        g.cryptopay_token = Some(t.clone());
+    }
+    if let Some(t) = &cfg.telegram_token {
+        let mut c = telegram::TelegramConfig::new(t.clone());
+        c.api_url = cfg.telegram_api_url.clone();
+        g.telegram = Some(Arc::new(telegram::TelegramClient::new(c).map_err(|e| anyhow::anyhow!("bad configuration: telegram: {e}"))?));
+    }
+    if cfg.ocr {
+        g.ocr = Some(Arc::new(mrjbot_app::receipt::Ocr::new(cfg.tesseract_bin.clone())));
+    }
+    Ok(g)
 }
 
 /// A running server.
@@ -104,6 +145,12 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         tx.subscribe(),
     );
     let feed = tokio::spawn(app.clone().run_feed());
+    let outbox = tokio::spawn(app.clone().run_outbox());
+    let reconcile = spawn_reconciler(
+        app.clone(),
+        Duration::from_secs(cfg.reconcile_interval_secs),
+    );
+    let updates = tokio::spawn(app.clone().run_payment_updates());
     let db = app.db().clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
@@ -116,6 +163,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         .await;
         sweeper.abort();
         feed.abort();
+        outbox.abort();
+        reconcile.abort();
+        updates.abort();
         db.close().await;
         served.context("the HTTP server failed")
     });
@@ -125,6 +175,21 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         initial_admin,
         shutdown: tx,
         task,
+    })
+}
+
+/// Periodically asks the gateways about open payments, expires what ran out and applies
+/// the card auto-accept rule.
+fn spawn_reconciler(app: App, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.reconcile_payments().await {
+                tracing::warn!(error = %e, "payment reconciliation failed");
+            }
+        }
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod nodes;
+pub mod payments;
 pub mod plans;
 pub mod roles;
 pub mod settings;
@@ -22,6 +23,7 @@ pub(crate) fn resources() -> utoipa_axum::router::OpenApiRouter<mrjbot_app::App>
         .merge(subscriptions::router())
         .merge(audit::router())
         .merge(settings::router())
+        .merge(payments::router())
 }
 
 /// A page of a list.

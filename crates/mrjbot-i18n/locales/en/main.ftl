@@ -59,3 +59,12 @@ sub-platform-windows = Windows
 sub-platform-macos = macOS
 sub-platform-linux = Linux
 sub-no-configs = No servers are assigned yet
+
+## Payment notices (sent to the customer)
+pay-approved = ✅ Your payment of { $amount } for order #{ $order } is confirmed. Your service is on its way.
+pay-surplus-to-wallet = 💰 We received { $amount } for order #{ $order }, which was already paid, so it went to your wallet.
+pay-rejected = ❌ Your payment for order #{ $order } was not accepted: { $reason }
+refund-to-wallet = 💰 { $amount } was refunded to your wallet. Reason: { $reason }
+refund-to-payer = 💸 { $amount } was refunded to your payment method. Reason: { $reason }
+order-delivered = 🎉 Order #{ $order } is ready. Open "My services" to get your link.
+order-failed-refunded = ⚠️ We could not deliver order #{ $order }, so { $amount } went back to your wallet. Sorry for the trouble.

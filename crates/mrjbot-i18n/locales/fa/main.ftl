@@ -44,3 +44,12 @@ sub-platform-windows = ویندوز
 sub-platform-macos = مک
 sub-platform-linux = لینوکس
 sub-no-configs = هنوز سروری برای اشتراک شما تعیین نشده است
+
+## Payment notices (sent to the customer)
+pay-approved = ✅ پرداخت { $amount } برای سفارش #{ $order } تأیید شد. سرویس شما در حال آماده‌سازی است.
+pay-surplus-to-wallet = 💰 مبلغ { $amount } برای سفارش #{ $order } که قبلاً پرداخت شده بود دریافت شد و به کیف پول شما اضافه شد.
+pay-rejected = ❌ پرداخت سفارش #{ $order } پذیرفته نشد: { $reason }
+refund-to-wallet = 💰 مبلغ { $amount } به کیف پول شما بازگشت. دلیل: { $reason }
+refund-to-payer = 💸 مبلغ { $amount } به روش پرداخت شما بازگشت داده شد. دلیل: { $reason }
+order-delivered = 🎉 سفارش #{ $order } آماده است. برای دریافت لینک به «سرویس‌های من» بروید.
+order-failed-refunded = ⚠️ تحویل سفارش #{ $order } ممکن نشد و مبلغ { $amount } به کیف پول شما بازگشت. از این بابت پوزش می‌خواهیم.

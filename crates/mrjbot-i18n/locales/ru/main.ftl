@@ -54,3 +54,12 @@ sub-platform-windows = Windows
 sub-platform-macos = macOS
 sub-platform-linux = Linux
 sub-no-configs = Серверы пока не назначены
+
+## Payment notices (sent to the customer)
+pay-approved = ✅ Оплата { $amount } по заказу #{ $order } подтверждена. Услуга скоро будет готова.
+pay-surplus-to-wallet = 💰 Мы получили { $amount } за уже оплаченный заказ #{ $order } и зачислили их на ваш кошелёк.
+pay-rejected = ❌ Оплата заказа #{ $order } не принята: { $reason }
+refund-to-wallet = 💰 { $amount } возвращены на ваш кошелёк. Причина: { $reason }
+refund-to-payer = 💸 { $amount } возвращены на ваш способ оплаты. Причина: { $reason }
+order-delivered = 🎉 Заказ #{ $order } готов. Откройте «Мои услуги», чтобы получить ссылку.
+order-failed-refunded = ⚠️ Не удалось выполнить заказ #{ $order }, поэтому { $amount } возвращены на ваш кошелёк. Приносим извинения.

@@ -1,0 +1,321 @@
+//! The outbox worker: does, exactly once and after the commit that asked for it, the
+//! work that follows a payment: delivering the subscription, analysing a receipt,
+//! telling the customer.
+//!
+//! Items are claimed with a lease (a crashed worker's item is taken again when the lease
+//! ends); delivery runs in one transaction that sets `orders.fulfilled_at` only where it
+//! is empty and marks the item done, so a repeat is a no-op. A delivery that cannot
+//! happen yet (no serving node in the plan's region) is retried with backoff until the
+//! seller's give-up deadline; then the order fails, the amount goes to the wallet and the
+//! customer is told, in one transaction.
+
+use crate::App;
+use crate::error::{AppError, AppResult};
+use crate::feed::Changed;
+use mrjbot_db::money::{self as repo, LedgerRow, OutboxRow};
+use mrjbot_db::{nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo};
+use mrjbot_domain::subscription::Start;
+use mrjbot_domain::{Bytes, Currency, Money, OrderKind, SubscriptionState, SubscriptionStatus};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Deliver a paid order.
+pub const PROVISION: &str = "provision";
+/// Send a message to a customer.
+pub const NOTIFY: &str = "notify";
+/// OCR and judge a card receipt.
+pub const ANALYZE_RECEIPT: &str = "analyze_receipt";
+
+const LEASE_MS: i64 = 120_000;
+const MAX_NOTIFY_ATTEMPTS: i64 = 10;
+
+/// Why an item could not be done now.
+#[derive(Debug)]
+pub(crate) enum WorkError {
+    /// Try again later.
+    Later(String),
+    /// Will never work; give up on the item.
+    Never(String),
+}
+
+impl From<AppError> for WorkError {
+    fn from(e: AppError) -> Self {
+        WorkError::Later(e.to_string())
+    }
+}
+
+impl From<mrjbot_db::DbError> for WorkError {
+    fn from(e: mrjbot_db::DbError) -> Self {
+        WorkError::Later(e.to_string())
+    }
+}
+
+fn backoff(attempts: i64) -> i64 {
+    // 2 s, 4 s, 8 s ... capped at 10 minutes.
+    let secs = 1i64 << attempts.clamp(1, 10);
+    secs.min(600) * 1000
+}
+
+impl App {
+    /// Nudges the worker: something was queued in this process.
+    pub(crate) fn wake_outbox(&self) {
+        self.inner.outbox_wake.notify_one();
+    }
+
+    /// Runs the outbox worker until the task is dropped.
+    pub async fn run_outbox(self) {
+        let worker = format!("w{}", std::process::id());
+        loop {
+            match self.outbox_step(&worker).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox: claiming work failed"),
+            }
+            let wait = match self.outbox_next_due().await {
+                Some(due) => Duration::from_millis((due - self.now().millis()).clamp(20, 1_000) as u64),
+                None => Duration::from_secs(1),
+            };
+            let _ = tokio::time::timeout(wait, self.inner.outbox_wake.notified()).await;
+        }
+    }
+
+    async fn outbox_next_due(&self) -> Option<i64> {
+        let mut c = self.db().read().await.ok()?;
+        repo::outbox_next_due(c.conn()).await.ok().flatten()
+    }
+
+    /// Claims and does one due item; false when nothing was due.
+    pub async fn outbox_step(&self, worker: &str) -> AppResult<bool> {
+        let now = self.now().millis();
+        let item = {
+            let mut tx = self.db().begin().await?;
+            let item = repo::claim(tx.conn(), worker, now, LEASE_MS).await?;
+            tx.commit().await?;
+            item
+        };
+        let Some(item) = item else { return Ok(false) };
+        let result = match item.kind.as_str() {
+            PROVISION => self.provision(&item).await,
+            NOTIFY => self.deliver_notice(&item).await,
+            ANALYZE_RECEIPT => self.analyze_receipt_item(&item).await,
+            other => Err(WorkError::Never(format!("unknown outbox kind `{other}`"))),
+        };
+        let now = self.now().millis();
+        let mut tx = self.db().begin().await?;
+        match result {
+            Ok(()) => repo::outbox_done(tx.conn(), item.id, now).await?,
+            Err(WorkError::Later(e)) => {
+                let give_up = item.kind == NOTIFY && item.attempts >= MAX_NOTIFY_ATTEMPTS;
+                tracing::info!(id = item.id, kind = %item.kind, attempts = item.attempts, error = %e, "outbox: will retry");
+                repo::outbox_retry(tx.conn(), item.id, &e, now + backoff(item.attempts), give_up).await?;
+            }
+            Err(WorkError::Never(e)) => {
+                tracing::warn!(id = item.id, kind = %item.kind, error = %e, "outbox: giving up");
+                repo::outbox_retry(tx.conn(), item.id, &e, now, true).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Delivers a paid order: creates, upgrades, renews or tops up the subscription.
+    async fn provision(&self, item: &OutboxRow) -> Result<(), WorkError> {
+        let payload: Value = serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
+        let order_id = payload["order_id"].as_i64().ok_or_else(|| WorkError::Never("no order_id".into()))?;
+        let now = self.now();
+        let settings = self.payment_settings().await?;
+        let mut tx = self.db().begin().await?;
+        let Some(order) = repo::get_order(tx.conn(), order_id, true).await? else {
+            return Err(WorkError::Never(format!("order {order_id} is gone")));
+        };
+        if order.fulfilled_at.is_some() || order.status != "paid" {
+            repo::outbox_done(tx.conn(), item.id, now.millis()).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let kind = OrderKind::parse(&order.kind).map_err(|e| WorkError::Never(e.message))?;
+        let plan = match order.plan_id {
+            Some(p) => plans_repo::get(tx.conn(), p).await?,
+            None => None,
+        };
+        let region = plan.as_ref().and_then(|p| p.region.clone());
+        let serving = nodes_repo::serving_count(tx.conn(), region.as_deref()).await?;
+        if serving == 0 {
+            let paid_at = order.paid_at.unwrap_or(order.created_at);
+            if now.millis() - paid_at < i64::from(settings.provision_give_up_hours) * 3_600_000 {
+                return Err(WorkError::Later(format!(
+                    "no serving node in region {}",
+                    region.as_deref().unwrap_or("(any)")
+                )));
+            }
+            return self.give_up_and_refund(tx, &order, item.id).await;
+        }
+        let sub_id = match kind {
+            OrderKind::Purchase => {
+                let Some(plan) = plan else {
+                    return Err(WorkError::Never("the order's plan was deleted".into()));
+                };
+                let (_, terms) = self.plan_terms(plan.id).await?;
+                let temp = match order.subscription_id {
+                    Some(s) => subs_repo::get_for_update(tx.conn(), s).await?,
+                    None => None,
+                };
+                match temp.filter(|t| t.status == SubscriptionStatus::Temporary.as_str()) {
+                    Some(mut t) => {
+                        // The customer keeps the link and credentials they already use.
+                        let start = if plan.start_on_first_use { Start::OnFirstUse } else { Start::Now };
+                        let mut st = SubscriptionState::new(terms, start, now).map_err(|e| WorkError::Never(e.message))?;
+                        st.used = Bytes::from_i64(t.used_bytes);
+                        st.lifetime_used = Bytes::from_i64(t.lifetime_used_bytes);
+                        crate::subscriptions::apply_state(&mut t, st);
+                        t.updated_at = now.millis();
+                        if !subs_repo::update_guarded(tx.conn(), &t).await? {
+                            return Err(WorkError::Later("the temporary subscription changed meanwhile".into()));
+                        }
+                        t.id
+                    }
+                    None => {
+                        let start = if plan.start_on_first_use { Start::OnFirstUse } else { Start::Now };
+                        let st = SubscriptionState::new(terms, start, now).map_err(|e| WorkError::Never(e.message))?;
+                        let row = crate::subscriptions::new_row(order.user_id, &plan, st, None, now);
+                        subs_repo::insert(tx.conn(), &row).await?
+                    }
+                }
+            }
+            OrderKind::Renewal | OrderKind::Addon => {
+                let sid = order.subscription_id.ok_or_else(|| WorkError::Never("the subscription was deleted".into()))?;
+                let Some(mut row) = subs_repo::get_for_update(tx.conn(), sid).await? else {
+                    return self.give_up_and_refund(tx, &order, item.id).await;
+                };
+                let st = crate::subscriptions::state_of(&row);
+                let next = if kind == OrderKind::Renewal {
+                    let plan_id = order.plan_id.ok_or_else(|| WorkError::Never("renewal without a plan".into()))?;
+                    let (_, terms) = self.plan_terms(plan_id).await?;
+                    row.plan_id = Some(plan_id);
+                    st.renew(terms, now)
+                } else {
+                    let details: Value = order.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+                    let bytes = details["addon_bytes"].as_i64().ok_or_else(|| WorkError::Never("add-on without bytes".into()))?;
+                    st.add_data(Bytes::from_i64(bytes), now)
+                };
+                match next {
+                    Ok(next) => crate::subscriptions::apply_state(&mut row, next),
+                    // The subscription cannot take it (e.g. disabled by staff): money back.
+                    Err(_) => return self.give_up_and_refund(tx, &order, item.id).await,
+                }
+                row.updated_at = now.millis();
+                if !subs_repo::update_guarded(tx.conn(), &row).await? {
+                    return Err(WorkError::Later("the subscription changed meanwhile".into()));
+                }
+                sid
+            }
+            OrderKind::Topup => sid_none(),
+        };
+        if !repo::set_order_fulfilled(tx.conn(), order.id, (sub_id != 0).then_some(sub_id), now.millis()).await? {
+            return Err(WorkError::Later("the order changed meanwhile".into()));
+        }
+        self.notify(tx.conn(), order.user_id, "order-delivered", json!({ "order": order.id, "subscription": sub_id }), &format!("delivered:{}", order.id))
+            .await?;
+        repo::outbox_done(tx.conn(), item.id, now.millis()).await?;
+        let changes: Vec<Changed> = if sub_id != 0 { vec![Changed::Sub(sub_id)] } else { Vec::new() };
+        self.commit_changes(tx, &changes).await?;
+        self.wake_outbox();
+        tracing::info!(order = order.id, subscription = sub_id, "order delivered");
+        Ok(())
+    }
+
+    /// Fails an undeliverable paid order and puts its amount in the wallet, once.
+    async fn give_up_and_refund(
+        &self,
+        mut tx: mrjbot_db::Tx,
+        order: &mrjbot_db::money::OrderRow,
+        item_id: i64,
+    ) -> Result<(), WorkError> {
+        let now = self.now().millis();
+        let reason = "could not be delivered in time; refunded to the wallet";
+        let mut changes = Vec::new();
+        if repo::set_order_failed(tx.conn(), order.id, reason, now).await? {
+            if order.amount_minor > 0 {
+                repo::ledger_append(
+                    tx.conn(),
+                    &LedgerRow {
+                        id: 0,
+                        user_id: order.user_id,
+                        amount_minor: order.amount_minor,
+                        currency: order.currency.clone(),
+                        reason: "undelivered_refund".into(),
+                        ref_type: Some("order".into()),
+                        ref_id: Some(order.id),
+                        note: Some(reason.into()),
+                        created_by: None,
+                        created_at: now,
+                    },
+                )
+                .await?;
+            }
+            if let Some(sid) = order.subscription_id.filter(|_| order.kind == OrderKind::Purchase.as_str()) {
+                changes.extend(self.disable_subscription_in(tx.conn(), sid).await?);
+            }
+            let money = Money {
+                amount_minor: order.amount_minor,
+                currency: Currency::parse(&order.currency).map_err(|e| WorkError::Never(e.message))?,
+            };
+            self.notify(tx.conn(), order.user_id, "order-failed-refunded", json!({ "order": order.id, "amount": money.to_string() }), &format!("failed:{}", order.id))
+                .await?;
+            tracing::warn!(order = order.id, "order could not be delivered; refunded to the wallet");
+        }
+        repo::outbox_done(tx.conn(), item_id, now).await?;
+        self.commit_changes(tx, &changes).await?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// Sends a queued message to the customer in their language.
+    async fn deliver_notice(&self, item: &OutboxRow) -> Result<(), WorkError> {
+        let payload: Value = serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
+        let user_id = payload["user_id"].as_i64().ok_or_else(|| WorkError::Never("no user_id".into()))?;
+        let key = payload["key"].as_str().unwrap_or_default();
+        let Some(user) = users_repo::get(self.db().read().await?.conn(), user_id).await? else {
+            return Err(WorkError::Never("the customer is gone".into()));
+        };
+        let lang = mrjbot_i18n::Lang::parse(&user.language).unwrap_or_default();
+        let args: Vec<(String, String)> = payload["args"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let arg_refs: Vec<(&str, mrjbot_i18n::Arg<'_>)> = args
+            .iter()
+            .map(|(k, v)| (k.as_str(), mrjbot_i18n::Arg::Str(v.as_str().into())))
+            .collect();
+        let text = mrjbot_i18n::t_args(lang, key, &arg_refs);
+        match (self.gateways().telegram.as_ref(), user.telegram_id) {
+            (Some(tg), Some(chat)) => match tg.send_message(chat, &text).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_retryable() => Err(WorkError::Later(e.to_string())),
+                Err(e) => Err(WorkError::Never(e.to_string())),
+            },
+            _ => {
+                tracing::info!(user = user_id, key, "no channel to reach the customer; notice recorded only");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn sid_none() -> i64 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(super::backoff(1), 2_000);
+        assert_eq!(super::backoff(3), 8_000);
+        assert_eq!(super::backoff(50), 600_000);
+    }
+}
