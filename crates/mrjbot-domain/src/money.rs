@@ -179,21 +179,28 @@ impl Money {
     }
 }
 
-impl std::fmt::Display for Money {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Money {
+    /// The amount as a decimal string with exactly the currency's number of digits after
+    /// the point (`"199.00"` for 19900 RUB kopeks, `"150000"` for IRR): the form gateway
+    /// APIs such as YooKassa want, and the inverse of [`Money::parse_amount`].
+    pub fn decimal_string(&self) -> String {
         let exp = self.currency.exponent();
         if exp == 0 {
-            return write!(f, "{} {}", self.amount_minor, self.currency);
+            return self.amount_minor.to_string();
         }
         let div = 10i64.pow(exp);
-        write!(
-            f,
-            "{}.{:0width$} {}",
+        format!(
+            "{}.{:0width$}",
             self.amount_minor / div,
             self.amount_minor % div,
-            self.currency,
             width = exp as usize
         )
+    }
+}
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.decimal_string(), self.currency)
     }
 }
 
@@ -218,11 +225,26 @@ mod tests {
         assert_eq!(Money::parse("0.000001 USDT").map(|m| m.amount_minor), Ok(1));
     }
 
+    #[test]
+    fn decimal_strings_have_the_currency_digits() {
+        let m = |a, c| Money::new(a, c).map(|m| m.decimal_string());
+        assert_eq!(m(19900, Currency::Rub), Ok("199.00".to_owned()));
+        assert_eq!(m(5, Currency::Rub), Ok("0.05".to_owned()));
+        assert_eq!(m(150_000, Currency::Irr), Ok("150000".to_owned()));
+        assert_eq!(m(1, Currency::Ton), Ok("0.000000001".to_owned()));
+    }
+
     proptest! {
         #[test]
         fn display_parse_round_trip(minor in 0i64..i64::MAX / 10, idx in 0usize..7) {
             let m = Money::new(minor, Currency::ALL[idx]).map_err(|e| TestCaseError::fail(e.message))?;
             prop_assert_eq!(Money::parse(&m.to_string()), Ok(m));
+        }
+
+        #[test]
+        fn decimal_string_round_trip(minor in 0i64..i64::MAX, idx in 0usize..7) {
+            let m = Money::new(minor, Currency::ALL[idx]).map_err(|e| TestCaseError::fail(e.message))?;
+            prop_assert_eq!(Money::parse_amount(&m.decimal_string(), m.currency), Ok(m));
         }
 
         #[test]

@@ -8,7 +8,13 @@
 //! the call is known: a timeout or a 5xx leaves it unknown, so the caller must retry
 //! with the same idempotency key or ask the gateway later, never assume failure.
 
+pub mod yookassa;
+pub mod zarinpal;
+
 use std::time::Duration;
+
+/// Largest answer body a gateway client reads; real answers are a few kilobytes.
+const MAX_BODY: usize = 1 << 20;
 
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +91,72 @@ impl GatewayError {
     }
 }
 
+/// A gateway's settings cannot work (a base URL that is not http(s), a bad CIDR...).
+#[derive(Debug, thiserror::Error)]
+#[error("{gateway} settings: {message}")]
+pub struct ConfigError {
+    /// Which gateway.
+    pub gateway: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses a configured base URL: `http` or `https` with a host, so paths can be appended.
+pub(crate) fn parse_base_url(gateway: &'static str, base: &str) -> Result<url::Url, ConfigError> {
+    let bad = |why: String| ConfigError {
+        gateway,
+        message: format!("base URL `{base}`: {why}"),
+    };
+    let url = url::Url::parse(base).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad("expected an http(s) URL with a host".into()));
+    }
+    Ok(url)
+}
+
+/// `base` with `segments` appended, each percent-encoded as one path segment (an id with
+/// a `/` or `?` stays inside its segment).
+pub(crate) fn url_with(base: &url::Url, segments: &[&str]) -> url::Url {
+    let mut url = base.clone();
+    // Cannot fail: `parse_base_url` admits only http(s) URLs, which have a path.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+/// Reads an answer body up to [`MAX_BODY`]; a broken connection leaves the outcome unknown.
+pub(crate) async fn read_body(
+    gateway: &'static str,
+    mut resp: reqwest::Response,
+) -> Result<Vec<u8>, GatewayError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| GatewayError::transport(gateway, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(GatewayError::unexpected(
+                gateway,
+                "answer larger than 1 MiB",
+                &body,
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The delay a 429 answer asks for (`Retry-After` in seconds), one second when absent.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+}
+
 /// The shared HTTP client settings for gateways: short connect timeout, bounded total
 /// time, no redirects (a gateway API never redirects; a redirect means a wrong base URL).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
@@ -117,5 +189,18 @@ mod tests {
     fn joins_urls() {
         assert_eq!(join_url("http://a/", "/x.json"), "http://a/x.json");
         assert_eq!(join_url("http://a", "x.json"), "http://a/x.json");
+    }
+
+    #[test]
+    fn base_urls_take_encoded_segments() {
+        let Ok(base) = parse_base_url("t", "http://a:1/api/") else {
+            panic!("a valid base URL was refused");
+        };
+        assert_eq!(
+            url_with(&base, &["v3", "payments", "a/b?c"]).as_str(),
+            "http://a:1/api/v3/payments/a%2Fb%3Fc"
+        );
+        assert!(parse_base_url("t", "ftp://a").is_err());
+        assert!(parse_base_url("t", "not a url").is_err());
     }
 }

@@ -38,3 +38,6 @@ pub async fn serve(router: axum::Router) -> anyhow::Result<Served> {
         task,
     })
 }
+
+pub mod yookassa;
+pub mod zarinpal;
