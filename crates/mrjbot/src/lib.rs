@@ -87,7 +87,11 @@ fn gateways(cfg: &Config) -> anyhow::Result<Gateways> {
         g.telegram = Some(Arc::new(telegram::TelegramClient::new(c).map_err(|e| anyhow::anyhow!("bad configuration: telegram: {e}"))?));
     }
     if cfg.ocr {
-        g.ocr = Some(Arc::new(mrjbot_app::receipt::Ocr::new(cfg.tesseract_bin.clone())));
+        g.ocr = Some(Arc::new(mrjbot_app::receipt::Ocr::new(
+            cfg.tesseract_bin.clone(),
+            mrjbot_app::receipt::DEFAULT_LANGS,
+            mrjbot_app::receipt::DEFAULT_TIMEOUT,
+        )));
     }
     Ok(g)
 }

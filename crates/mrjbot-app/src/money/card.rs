@@ -518,7 +518,14 @@ impl App {
         let analysis = ReceiptAnalysis {
             ocr_text: text.map(|t| t.chars().take(4000).collect()),
             amount: f.amount,
-            amount_unit: f.amount.map(|_| f.unit.as_str().to_owned()),
+            amount_unit: f.amount.map(|_| {
+                match f.unit {
+                    mrjbot_domain::receipt::AmountUnit::Rial => "rial",
+                    mrjbot_domain::receipt::AmountUnit::Toman => "toman",
+                    mrjbot_domain::receipt::AmountUnit::Unknown => "unknown",
+                }
+                .to_owned()
+            }),
             // A reused number stays out of the unique columns; the reasons carry it.
             tracking_no: tracking.filter(|_| same_numbers.is_empty()),
             reference_no: reference.filter(|_| same_numbers.is_empty()),

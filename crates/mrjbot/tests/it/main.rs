@@ -5,6 +5,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod cli;
+mod money;
 mod client;
 mod resources;
 mod schema;
