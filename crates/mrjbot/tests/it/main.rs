@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod money;
 mod client;
+mod gateways;
 mod resources;
 mod schema;
 mod sub;
