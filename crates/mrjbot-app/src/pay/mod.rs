@@ -8,6 +8,9 @@
 //! the call is known: a timeout or a 5xx leaves it unknown, so the caller must retry
 //! with the same idempotency key or ask the gateway later, never assume failure.
 
+pub mod cryptopay;
+pub mod telegram;
+
 use std::time::Duration;
 
 /// Why a gateway call failed.
