@@ -6,6 +6,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod client;
+mod gateways_crypto_stars;
 mod resources;
 mod schema;
 mod sub;
