@@ -276,7 +276,10 @@ enum Change {
 }
 
 impl App {
-    pub(crate) async fn plan_terms(&self, plan_id: i64) -> AppResult<(mrjbot_db::plans::PlanRow, PlanTerms)> {
+    pub(crate) async fn plan_terms(
+        &self,
+        plan_id: i64,
+    ) -> AppResult<(mrjbot_db::plans::PlanRow, PlanTerms)> {
         let plan = plans_repo::get(self.db().read().await?.conn(), plan_id)
             .await?
             .ok_or_else(|| AppError::field("plan_id", "no such plan"))?;

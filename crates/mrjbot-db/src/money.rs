@@ -541,37 +541,31 @@ pub async fn ledger_page(
 // ---------------------------------------------------------------------------------------
 // Gateway events (inbound dedupe and audit)
 
+/// An inbound gateway event as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub source: &'a str,
+    pub event_id: &'a str,
+    pub payment_id: Option<i64>,
+    pub payload: &'a str,
+    pub status: &'a str,
+    pub error: Option<&'a str>,
+}
+
 /// Records an inbound event; false when (source, event_id) was seen before.
-pub async fn record_event(
-    c: Conn<'_>,
-    source: &str,
-    event_id: &str,
-    payment_id: Option<i64>,
-    payload: &str,
-    status: &str,
-    error: Option<&str>,
-    now: i64,
-) -> Result<bool, DbError> {
+pub async fn record_event(c: Conn<'_>, e: &Event<'_>, now: i64) -> Result<bool, DbError> {
     let n = on!(c, c, D => sqlx::query::<D>("INSERT INTO gateway_events (source, event_id, payment_id, payload, status, error, received_at, processed_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $5 = 'pending' THEN NULL ELSE $7 END) ON CONFLICT DO NOTHING")
-        .bind(source).bind(event_id).bind(payment_id).bind(payload).bind(status).bind(error).bind(now)
+        .bind(e.source).bind(e.event_id).bind(e.payment_id).bind(e.payload).bind(e.status).bind(e.error).bind(now)
         .execute(&mut *c).await?.rows_affected());
     Ok(n == 1)
 }
 
 /// Sets the outcome of a recorded event.
-pub async fn finish_event(
-    c: Conn<'_>,
-    source: &str,
-    event_id: &str,
-    payment_id: Option<i64>,
-    status: &str,
-    error: Option<&str>,
-    now: i64,
-) -> Result<(), DbError> {
+pub async fn finish_event(c: Conn<'_>, e: &Event<'_>, now: i64) -> Result<(), DbError> {
     on!(c, c, D => sqlx::query::<D>("UPDATE gateway_events SET status = $1, error = $2, payment_id = COALESCE($3, payment_id), processed_at = $4 \
         WHERE source = $5 AND event_id = $6")
-        .bind(status).bind(error).bind(payment_id).bind(now).bind(source).bind(event_id).execute(&mut *c).await.map(|_| ())?);
+        .bind(e.status).bind(e.error).bind(e.payment_id).bind(now).bind(e.source).bind(e.event_id).execute(&mut *c).await.map(|_| ())?);
     Ok(())
 }
 
@@ -1086,35 +1080,13 @@ pub struct RevenueRow {
 /// Received payments approved in `[from, to)`, wallet payments excluded (they spend money
 /// received earlier and would count it twice).
 pub async fn revenue_rows(c: Conn<'_>, from: i64, to: i64) -> Result<Vec<RevenueRow>, DbError> {
-    let rows: Vec<(
-        i64,
-        i64,
-        String,
-        Option<i64>,
-        Option<i64>,
-        String,
-        i64,
-        i64,
-        String,
-    )> = on!(c, c, D => sqlx::query_as::<D, (i64, i64, String, Option<i64>, Option<i64>, String, i64, i64, String)>(
-        "SELECT p.id, p.approved_at, p.method, p.card_id, o.plan_id, o.kind, p.amount_minor, p.refunded_minor, p.currency \
+    let sql = "SELECT p.id AS payment_id, p.approved_at AS approved_at, p.method AS method, p.card_id AS card_id, o.plan_id AS plan_id, \
+         o.kind AS kind, p.amount_minor AS amount_minor, p.refunded_minor AS refunded_minor, p.currency AS currency \
          FROM payments p JOIN orders o ON o.id = p.order_id \
-         WHERE p.status IN ('approved','refunded') AND p.method <> 'wallet' AND p.approved_at >= $1 AND p.approved_at < $2 ORDER BY p.approved_at, p.id")
-        .bind(from).bind(to).fetch_all(&mut *c).await?);
-    Ok(rows
-        .into_iter()
-        .map(|r| RevenueRow {
-            payment_id: r.0,
-            approved_at: r.1,
-            method: r.2,
-            card_id: r.3,
-            plan_id: r.4,
-            kind: r.5,
-            amount_minor: r.6,
-            refunded_minor: r.7,
-            currency: r.8,
-        })
-        .collect())
+         WHERE p.status IN ('approved','refunded') AND p.method <> 'wallet' AND p.approved_at >= $1 AND p.approved_at < $2 ORDER BY p.approved_at, p.id";
+    Ok(
+        on!(c, c, D => sqlx::query_as::<D, RevenueRow>(sql).bind(from).bind(to).fetch_all(&mut *c).await?),
+    )
 }
 
 /// Refunds made in `[from, to)`: (currency, destination, sum).

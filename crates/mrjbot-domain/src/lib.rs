@@ -13,6 +13,7 @@ pub mod money;
 pub mod payment;
 pub mod permission;
 pub mod proxy;
+pub mod receipt;
 pub mod share;
 pub mod subscription;
 pub mod time;

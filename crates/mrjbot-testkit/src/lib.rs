@@ -112,6 +112,7 @@ impl TestApp {
 
     /// Starts an app after letting the test adjust the configuration.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        mrjbot_app::pay::install_crypto();
         let dir = tempfile::tempdir().ok()?;
         let mut config = Config {
             listen: "127.0.0.1:0".into(),
@@ -134,7 +135,10 @@ impl TestApp {
             Err(e) => panic!("the app did not start: {e:#}"),
         };
         let (user, pw) = running.initial_admin.clone().unwrap_or_default();
-        let http = reqwest::Client::builder().build().ok()?;
+        let http = match reqwest::Client::builder().build() {
+            Ok(c) => c,
+            Err(e) => panic!("building the test HTTP client failed: {e}"),
+        };
         let base = format!("http://{}", running.addr);
         let mut t = TestApp {
             base,

@@ -64,7 +64,9 @@ fn gateways(cfg: &Config) -> anyhow::Result<Gateways> {
     if let Some(m) = &cfg.zarinpal_merchant_id {
         let mut c = zarinpal::ZarinpalConfig::new(m.clone());
         c.base_url = cfg.zarinpal_base_url.clone();
-        g.zarinpal = Some(Arc::new(zarinpal::Zarinpal::new(c).map_err(|e| anyhow::anyhow!("bad configuration: zarinpal: {}", e.message))?));
+        g.zarinpal = Some(Arc::new(zarinpal::Zarinpal::new(c).map_err(|e| {
+            anyhow::anyhow!("bad configuration: zarinpal: {}", e.message)
+        })?));
     }
     if let (Some(shop), Some(key)) = (&cfg.yookassa_shop_id, &cfg.yookassa_secret_key) {
         let mut c = yookassa::YookassaConfig::new(shop.clone(), key.clone());
@@ -73,18 +75,26 @@ fn gateways(cfg: &Config) -> anyhow::Result<Gateways> {
         if let Some(allow) = &cfg.yookassa_webhook_allow {
             c.webhook_allow = allow.clone();
         }
-        g.yookassa = Some(Arc::new(yookassa::Yookassa::new(c).map_err(|e| anyhow::anyhow!("bad configuration: yookassa: {}", e.message))?));
+        g.yookassa = Some(Arc::new(yookassa::Yookassa::new(c).map_err(|e| {
+            anyhow::anyhow!("bad configuration: yookassa: {}", e.message)
+        })?));
     }
     if let Some(t) = &cfg.cryptopay_token {
         let mut c = cryptopay::CryptoPayConfig::new(t.clone());
         c.base_url = cfg.cryptopay_base_url.clone();
-        g.cryptopay = Some(Arc::new(cryptopay::CryptoPayClient::new(c).map_err(|e| anyhow::anyhow!("bad configuration: cryptopay: {e}"))?));
+        g.cryptopay = Some(Arc::new(
+            cryptopay::CryptoPayClient::new(c)
+                .map_err(|e| anyhow::anyhow!("bad configuration: cryptopay: {e}"))?,
+        ));
         g.cryptopay_token = Some(t.clone());
     }
     if let Some(t) = &cfg.telegram_token {
         let mut c = telegram::TelegramConfig::new(t.clone());
         c.api_url = cfg.telegram_api_url.clone();
-        g.telegram = Some(Arc::new(telegram::TelegramClient::new(c).map_err(|e| anyhow::anyhow!("bad configuration: telegram: {e}"))?));
+        g.telegram =
+            Some(Arc::new(telegram::TelegramClient::new(c).map_err(|e| {
+                anyhow::anyhow!("bad configuration: telegram: {e}")
+            })?));
     }
     if cfg.ocr {
         g.ocr = Some(Arc::new(mrjbot_app::receipt::Ocr::new(
@@ -120,6 +130,7 @@ impl Running {
 /// Opens the store, builds the services, creates the first admin when there is none, and
 /// starts serving on the configured address (port 0 picks a free one).
 pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    mrjbot_app::pay::install_crypto();
     let db = open_db(cfg).await?;
     let app = build_app(cfg, db, clock).await?;
     let initial_admin = app

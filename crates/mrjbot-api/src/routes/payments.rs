@@ -117,31 +117,57 @@ pub(crate) fn router() -> OpenApiRouter<App> {
 /// Lists orders: one's own, or anyone's with `payments.read`.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "payments", params(OrderListQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of orders", body = Page<OrderView>)))]
-async fn list_orders(State(app): State<App>, Auth(a): Auth, Query(q): Query<OrderListQuery>) -> ApiResult<axum::Json<Page<OrderView>>> {
+async fn list_orders(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(q): Query<OrderListQuery>,
+) -> ApiResult<axum::Json<Page<OrderView>>> {
     let p = q.list_params();
-    let query = OrderQuery { user_id: q.user_id, status: q.status, kind: q.kind };
-    Ok(axum::Json(Page::new(app.list_orders(&a, query, p.clone()).await?, &p)))
+    let query = OrderQuery {
+        user_id: q.user_id,
+        status: q.status,
+        kind: q.kind,
+    };
+    Ok(axum::Json(Page::new(
+        app.list_orders(&a, query, p.clone()).await?,
+        &p,
+    )))
 }
 
 /// Places an order (priced from the plan, discount applied). The same
 /// `idempotency_key` returns the first order.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "payments", request_body = NewOrder, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = OrderView)))]
-async fn create_order(State(app): State<App>, Auth(a): Auth, Json(o): Json<NewOrder>) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
-    Ok((StatusCode::CREATED, axum::Json(app.create_order(&a, o).await?)))
+async fn create_order(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(o): Json<NewOrder>,
+) -> ApiResult<(StatusCode, axum::Json<OrderView>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.create_order(&a, o).await?),
+    ))
 }
 
 /// One order.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The order", body = OrderView)))]
-async fn get_order(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<OrderView>> {
+async fn get_order(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<OrderView>> {
     Ok(axum::Json(app.get_order(&a, id).await?))
 }
 
 /// Cancels an unpaid order.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Cancelled", body = OrderView)))]
-async fn cancel_order(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<OrderView>> {
+async fn cancel_order(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<OrderView>> {
     Ok(axum::Json(app.cancel_order(&a, id).await?))
 }
 
@@ -149,14 +175,26 @@ async fn cancel_order(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>
 /// link, or an immediate wallet payment.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", tag = "payments", params(("id" = i64, Path)), request_body = PayRequest,
     security(("bearer" = [])), responses((status = 201, description = "The payment attempt", body = PaymentView)))]
-async fn pay_order(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(r): Json<PayRequest>) -> ApiResult<(StatusCode, axum::Json<PaymentView>)> {
-    Ok((StatusCode::CREATED, axum::Json(app.pay_order(&a, id, r).await?)))
+async fn pay_order(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(r): Json<PayRequest>,
+) -> ApiResult<(StatusCode, axum::Json<PaymentView>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.pay_order(&a, id, r).await?),
+    ))
 }
 
 /// Lists payments: one's own, or anyone's with `payments.read`.
 #[utoipa::path(get, path = "/api/v1/payments", tag = "payments", params(PaymentListQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of payments", body = Page<PaymentView>)))]
-async fn list_payments(State(app): State<App>, Auth(a): Auth, Query(q): Query<PaymentListQuery>) -> ApiResult<axum::Json<Page<PaymentView>>> {
+async fn list_payments(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(q): Query<PaymentListQuery>,
+) -> ApiResult<axum::Json<Page<PaymentView>>> {
     let p = q.list_params();
     let query = PaymentQuery {
         user_id: q.user_id,
@@ -166,34 +204,55 @@ async fn list_payments(State(app): State<App>, Auth(a): Auth, Query(q): Query<Pa
         card_id: q.card_id,
         awaiting_review: q.awaiting_review,
     };
-    Ok(axum::Json(Page::new(app.list_payments(&a, query, p.clone()).await?, &p)))
+    Ok(axum::Json(Page::new(
+        app.list_payments(&a, query, p.clone()).await?,
+        &p,
+    )))
 }
 
 /// One payment.
 #[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The payment", body = PaymentView)))]
-async fn get_payment(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<PaymentView>> {
+async fn get_payment(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<PaymentView>> {
     Ok(axum::Json(app.get_payment(&a, id).await?))
 }
 
 /// Approves a card payment (needs `payments.approve`); once, however many admins tap.
 #[utoipa::path(post, path = "/api/v1/payments/{id}/approve", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Approved", body = PaymentView)))]
-async fn approve_payment(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<PaymentView>> {
+async fn approve_payment(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<PaymentView>> {
     Ok(axum::Json(app.approve_payment(&a, id).await?))
 }
 
 /// Rejects an open payment with a reason the customer sees (needs `payments.approve`).
 #[utoipa::path(post, path = "/api/v1/payments/{id}/reject", tag = "payments", params(("id" = i64, Path)), request_body = RejectRequest,
     security(("bearer" = [])), responses((status = 200, description = "Rejected", body = PaymentView)))]
-async fn reject_payment(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(r): Json<RejectRequest>) -> ApiResult<axum::Json<PaymentView>> {
+async fn reject_payment(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(r): Json<RejectRequest>,
+) -> ApiResult<axum::Json<PaymentView>> {
     Ok(axum::Json(app.reject_payment(&a, id, r).await?))
 }
 
 /// Refunds a received payment through the gateway or to the wallet (needs `payments.approve`).
 #[utoipa::path(post, path = "/api/v1/payments/{id}/refund", tag = "payments", params(("id" = i64, Path)), request_body = RefundRequest,
     security(("bearer" = [])), responses((status = 200, description = "Refunded", body = PaymentView)))]
-async fn refund_payment(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(r): Json<RefundRequest>) -> ApiResult<axum::Json<PaymentView>> {
+async fn refund_payment(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(r): Json<RefundRequest>,
+) -> ApiResult<axum::Json<PaymentView>> {
     Ok(axum::Json(app.refund_payment(&a, id, r).await?))
 }
 
@@ -201,44 +260,83 @@ async fn refund_payment(State(app): State<App>, Auth(a): Auth, Path(id): Path<i6
 #[utoipa::path(post, path = "/api/v1/payments/{id}/receipts", tag = "payments", params(("id" = i64, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The picture"),
     security(("bearer" = [])), responses((status = 201, description = "Stored and queued for checks", body = ReceiptView)))]
-async fn upload_receipt(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, body: Bytes) -> ApiResult<(StatusCode, axum::Json<ReceiptView>)> {
-    let upload = ReceiptUpload { bytes: body.to_vec(), telegram_file_id: None, telegram_file_unique_id: None };
-    Ok((StatusCode::CREATED, axum::Json(app.submit_receipt(&a, id, upload).await?)))
+async fn upload_receipt(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<ReceiptView>)> {
+    let upload = ReceiptUpload {
+        bytes: body.to_vec(),
+        telegram_file_id: None,
+        telegram_file_unique_id: None,
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.submit_receipt(&a, id, upload).await?),
+    ))
 }
 
 /// Receipts of a payment with their checks.
 #[utoipa::path(get, path = "/api/v1/payments/{id}/receipts", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The receipts", body = Vec<ReceiptView>)))]
-async fn list_receipts(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<Vec<ReceiptView>>> {
+async fn list_receipts(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Vec<ReceiptView>>> {
     Ok(axum::Json(app.list_receipts(&a, id).await?))
 }
 
 /// The picture of a receipt (needs `payments.read`).
 #[utoipa::path(get, path = "/api/v1/receipts/{id}/image", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The picture", content_type = "application/octet-stream", body = Vec<u8>)))]
-async fn receipt_image(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<Response> {
+async fn receipt_image(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
     let (ct, bytes) = app.receipt_image(&a, id).await?;
-    Ok(([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "private, max-age=3600".into())], bytes).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "private, max-age=3600".into()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// The payment methods this shop takes now.
 #[utoipa::path(get, path = "/api/v1/payments/methods", tag = "payments", security(("bearer" = [])),
     responses((status = 200, description = "Enabled methods", body = Methods)))]
 async fn methods(State(app): State<App>, Auth(_a): Auth) -> ApiResult<axum::Json<Methods>> {
-    Ok(axum::Json(Methods { methods: app.enabled_methods().await? }))
+    Ok(axum::Json(Methods {
+        methods: app.enabled_methods().await?,
+    }))
 }
 
 /// A customer's wallet: balances and ledger.
 #[utoipa::path(get, path = "/api/v1/users/{id}/wallet", tag = "payments", params(("id" = i64, Path), WalletQuery), security(("bearer" = [])),
     responses((status = 200, description = "The wallet", body = WalletView)))]
-async fn get_wallet(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Query(q): Query<WalletQuery>) -> ApiResult<axum::Json<WalletView>> {
+async fn get_wallet(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<WalletQuery>,
+) -> ApiResult<axum::Json<WalletView>> {
     Ok(axum::Json(app.wallet(&a, id, q.list_params()).await?))
 }
 
 /// Credits or debits a wallet (needs `payments.approve`).
 #[utoipa::path(post, path = "/api/v1/users/{id}/wallet/adjust", tag = "payments", params(("id" = i64, Path)), request_body = WalletAdjust,
     security(("bearer" = [])), responses((status = 200, description = "The wallet", body = WalletView)))]
-async fn adjust_wallet(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(w): Json<WalletAdjust>) -> ApiResult<axum::Json<WalletView>> {
+async fn adjust_wallet(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(w): Json<WalletAdjust>,
+) -> ApiResult<axum::Json<WalletView>> {
     Ok(axum::Json(app.adjust_wallet(&a, id, w).await?))
 }
 
@@ -252,28 +350,48 @@ async fn list_cards(State(app): State<App>, Auth(a): Auth) -> ApiResult<axum::Js
 /// Adds a destination card (needs `settings.write`).
 #[utoipa::path(post, path = "/api/v1/cards", tag = "payments", request_body = CardInput, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = CardView)))]
-async fn create_card(State(app): State<App>, Auth(a): Auth, Json(c): Json<CardInput>) -> ApiResult<(StatusCode, axum::Json<CardView>)> {
-    Ok((StatusCode::CREATED, axum::Json(app.create_card(&a, c).await?)))
+async fn create_card(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(c): Json<CardInput>,
+) -> ApiResult<(StatusCode, axum::Json<CardView>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.create_card(&a, c).await?),
+    ))
 }
 
 /// One card.
 #[utoipa::path(get, path = "/api/v1/cards/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The card", body = CardView)))]
-async fn get_card(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<CardView>> {
+async fn get_card(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<CardView>> {
     Ok(axum::Json(app.get_card(&a, id).await?))
 }
 
 /// Replaces a card's details (needs `settings.write`).
 #[utoipa::path(put, path = "/api/v1/cards/{id}", tag = "payments", params(("id" = i64, Path)), request_body = CardInput,
     security(("bearer" = [])), responses((status = 200, description = "Updated", body = CardView)))]
-async fn update_card(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(c): Json<CardInput>) -> ApiResult<axum::Json<CardView>> {
+async fn update_card(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(c): Json<CardInput>,
+) -> ApiResult<axum::Json<CardView>> {
     Ok(axum::Json(app.update_card(&a, id, c).await?))
 }
 
 /// Deletes a card no payment used (needs `settings.write`).
 #[utoipa::path(delete, path = "/api/v1/cards/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = Done)))]
-async fn delete_card(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<Done>> {
+async fn delete_card(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Done>> {
     app.delete_card(&a, id).await?;
     Ok(Done::json())
 }
@@ -281,36 +399,63 @@ async fn delete_card(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>)
 /// Lists discount codes (needs `payments.read`).
 #[utoipa::path(get, path = "/api/v1/discount-codes", tag = "payments", params(DiscountListQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of codes", body = Page<DiscountView>)))]
-async fn list_discounts(State(app): State<App>, Auth(a): Auth, Query(q): Query<DiscountListQuery>) -> ApiResult<axum::Json<Page<DiscountView>>> {
+async fn list_discounts(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(q): Query<DiscountListQuery>,
+) -> ApiResult<axum::Json<Page<DiscountView>>> {
     let p = q.list_params();
-    Ok(axum::Json(Page::new(app.list_discounts(&a, q.q, p.clone()).await?, &p)))
+    Ok(axum::Json(Page::new(
+        app.list_discounts(&a, q.q, p.clone()).await?,
+        &p,
+    )))
 }
 
 /// Creates a discount code (needs `settings.write`).
 #[utoipa::path(post, path = "/api/v1/discount-codes", tag = "payments", request_body = DiscountInput, security(("bearer" = [])),
     responses((status = 201, description = "Created", body = DiscountView)))]
-async fn create_discount(State(app): State<App>, Auth(a): Auth, Json(d): Json<DiscountInput>) -> ApiResult<(StatusCode, axum::Json<DiscountView>)> {
-    Ok((StatusCode::CREATED, axum::Json(app.create_discount(&a, d).await?)))
+async fn create_discount(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(d): Json<DiscountInput>,
+) -> ApiResult<(StatusCode, axum::Json<DiscountView>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.create_discount(&a, d).await?),
+    ))
 }
 
 /// One discount code.
 #[utoipa::path(get, path = "/api/v1/discount-codes/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "The code", body = DiscountView)))]
-async fn get_discount(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<DiscountView>> {
+async fn get_discount(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<DiscountView>> {
     Ok(axum::Json(app.get_discount(&a, id).await?))
 }
 
 /// Replaces a discount code's terms (needs `settings.write`).
 #[utoipa::path(put, path = "/api/v1/discount-codes/{id}", tag = "payments", params(("id" = i64, Path)), request_body = DiscountInput,
     security(("bearer" = [])), responses((status = 200, description = "Updated", body = DiscountView)))]
-async fn update_discount(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>, Json(d): Json<DiscountInput>) -> ApiResult<axum::Json<DiscountView>> {
+async fn update_discount(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(d): Json<DiscountInput>,
+) -> ApiResult<axum::Json<DiscountView>> {
     Ok(axum::Json(app.update_discount(&a, id, d).await?))
 }
 
 /// Deletes a discount code no order used (needs `settings.write`).
 #[utoipa::path(delete, path = "/api/v1/discount-codes/{id}", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = Done)))]
-async fn delete_discount(State(app): State<App>, Auth(a): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<Done>> {
+async fn delete_discount(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Done>> {
     app.delete_discount(&a, id).await?;
     Ok(Done::json())
 }
@@ -318,15 +463,31 @@ async fn delete_discount(State(app): State<App>, Auth(a): Auth, Path(id): Path<i
 /// The financial report (needs `reports.read`); `format=csv` for a CSV download.
 #[utoipa::path(get, path = "/api/v1/reports/revenue", tag = "payments", params(ReportParams), security(("bearer" = [])),
     responses((status = 200, description = "The report (JSON or CSV)", body = RevenueReport)))]
-async fn revenue(State(app): State<App>, Auth(a): Auth, Query(q): Query<ReportParams>) -> ApiResult<Response> {
+async fn revenue(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Query(q): Query<ReportParams>,
+) -> ApiResult<Response> {
     let report = app
-        .revenue_report(&a, ReportQuery { from: q.from, to: q.to, group: q.group, by: q.by, utc_offset_minutes: q.utc_offset_minutes })
+        .revenue_report(
+            &a,
+            ReportQuery {
+                from: q.from,
+                to: q.to,
+                group: q.group,
+                by: q.by,
+                utc_offset_minutes: q.utc_offset_minutes,
+            },
+        )
         .await?;
     Ok(match q.format {
         Some(ReportFormat::Csv) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"revenue.csv\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"revenue.csv\"",
+                ),
             ],
             report.to_csv(),
         )
@@ -338,14 +499,21 @@ async fn revenue(State(app): State<App>, Auth(a): Auth, Query(q): Query<ReportPa
 /// Payment rules (needs `settings.read`).
 #[utoipa::path(get, path = "/api/v1/settings/payments", tag = "settings", security(("bearer" = [])),
     responses((status = 200, description = "The rules", body = PaymentSettings)))]
-async fn get_settings(State(app): State<App>, Auth(a): Auth) -> ApiResult<axum::Json<PaymentSettings>> {
+async fn get_settings(
+    State(app): State<App>,
+    Auth(a): Auth,
+) -> ApiResult<axum::Json<PaymentSettings>> {
     Ok(axum::Json(app.get_payment_settings(&a).await?))
 }
 
 /// Replaces the payment rules (needs `settings.write`).
 #[utoipa::path(put, path = "/api/v1/settings/payments", tag = "settings", request_body = PaymentSettings, security(("bearer" = [])),
     responses((status = 200, description = "The stored rules", body = PaymentSettings)))]
-async fn put_settings(State(app): State<App>, Auth(a): Auth, Json(s): Json<PaymentSettings>) -> ApiResult<axum::Json<PaymentSettings>> {
+async fn put_settings(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(s): Json<PaymentSettings>,
+) -> ApiResult<axum::Json<PaymentSettings>> {
     Ok(axum::Json(app.put_payment_settings(&a, s).await?))
 }
 
@@ -369,18 +537,33 @@ async fn zarinpal_callback(State(app): State<App>, RawQuery(q): RawQuery) -> Api
         CallbackOutcome::Failed => ("Payment not completed · پرداخت ناموفق", "The payment was cancelled or failed; nothing was charged. · پرداخت انجام نشد.".to_owned(), StatusCode::OK),
         CallbackOutcome::Unknown => ("Checking your payment · در حال بررسی", "We are confirming your payment with the bank; you will get a message shortly. · پرداخت شما در حال بررسی است.".to_owned(), StatusCode::OK),
     };
-    let link = if back.is_empty() { String::new() } else { format!("<p><a href=\"{}\">↩</a></p>", html_escape(&back)) };
+    let link = if back.is_empty() {
+        String::new()
+    } else {
+        format!("<p><a href=\"{}\">↩</a></p>", html_escape(&back))
+    };
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{t}</title></head>\
          <body style=\"font-family:sans-serif;background:#111;color:#eee;text-align:center;padding:3em\"><h1>{t}</h1><p>{x}</p>{link}</body></html>",
         t = html_escape(title),
         x = html_escape(&text)
     );
-    Ok((status, [(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'")], Html(page)).into_response())
+    Ok((
+        status,
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        )],
+        Html(page),
+    )
+        .into_response())
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// YooKassa notifications. Accepted only from YooKassa's addresses; the payment is
@@ -392,7 +575,11 @@ fn html_escape(s: &str) -> String {
               (status = 403, description = "Not from YooKassa", body = crate::error::ErrorBody),
               (status = 404, description = "Unknown payment", body = crate::error::ErrorBody),
               (status = 503, description = "Try again later", body = crate::error::ErrorBody)))]
-async fn yookassa_webhook(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> ApiResult<axum::Json<Done>> {
+async fn yookassa_webhook(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
     app.yookassa_webhook(peer.ip(), &body).await?;
     Ok(Done::json())
 }
@@ -405,8 +592,14 @@ async fn yookassa_webhook(State(app): State<App>, ConnectInfo(peer): ConnectInfo
               (status = 400, description = "Not an update", body = crate::error::ErrorBody),
               (status = 401, description = "Bad signature", body = crate::error::ErrorBody),
               (status = 503, description = "Try again later", body = crate::error::ErrorBody)))]
-async fn cryptopay_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> ApiResult<axum::Json<Done>> {
-    let sig = headers.get("crypto-pay-api-signature").and_then(|v| v.to_str().ok());
+async fn cryptopay_webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let sig = headers
+        .get("crypto-pay-api-signature")
+        .and_then(|v| v.to_str().ok());
     app.cryptopay_webhook(sig, &body).await?;
     Ok(Done::json())
 }

@@ -156,20 +156,27 @@ fn parse_card_number(s: &str) -> AppResult<String> {
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0');
-            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
         })
         .sum();
-    if sum % 10 != 0 {
-        return Err(AppError::field("number", "not a valid card number (checksum)"));
+    if !sum.is_multiple_of(10) {
+        return Err(AppError::field(
+            "number",
+            "not a valid card number (checksum)",
+        ));
     }
     Ok(digits)
 }
 
 fn check_text(field: &str, v: &Option<String>, max: usize) -> AppResult<()> {
-    if let Some(v) = v {
-        if v.chars().count() > max {
-            return Err(AppError::field(field, format!("at most {max} characters")));
-        }
+    if let Some(v) = v
+        && v.chars().count() > max
+    {
+        return Err(AppError::field(field, format!("at most {max} characters")));
     }
     Ok(())
 }
@@ -222,22 +229,45 @@ impl App {
         let mut row = card_row(input, None, now)?;
         let mut tx = self.db().begin().await?;
         row.id = repo::insert_card(tx.conn(), &row).await?;
-        self.audit(tx.conn(), actor, "card.create", "card", Some(row.id), None::<&()>, Some(&masked(&row)))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "card.create",
+            "card",
+            Some(row.id),
+            None::<&()>,
+            Some(&masked(&row)),
+        )
+        .await?;
         tx.commit().await?;
         self.get_card(actor, row.id).await
     }
 
     /// Replaces a card's details (needs `settings.write`).
-    pub async fn update_card(&self, actor: &Actor, id: i64, input: CardInput) -> AppResult<CardView> {
+    pub async fn update_card(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: CardInput,
+    ) -> AppResult<CardView> {
         actor.require(Permission::SettingsWrite)?;
         let now = self.now().millis();
         let mut tx = self.db().begin().await?;
-        let before = repo::get_card(tx.conn(), id).await?.ok_or_else(card_not_found)?;
+        let before = repo::get_card(tx.conn(), id)
+            .await?
+            .ok_or_else(card_not_found)?;
         let row = card_row(input, Some(&before), now)?;
         repo::update_card(tx.conn(), &row).await?;
-        self.audit(tx.conn(), actor, "card.update", "card", Some(id), Some(&masked(&before)), Some(&masked(&row)))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "card.update",
+            "card",
+            Some(id),
+            Some(&masked(&before)),
+            Some(&masked(&row)),
+        )
+        .await?;
         tx.commit().await?;
         self.get_card(actor, id).await
     }
@@ -246,23 +276,40 @@ impl App {
     pub async fn delete_card(&self, actor: &Actor, id: i64) -> AppResult<()> {
         actor.require(Permission::SettingsWrite)?;
         let mut tx = self.db().begin().await?;
-        let before = repo::get_card(tx.conn(), id).await?.ok_or_else(card_not_found)?;
+        let before = repo::get_card(tx.conn(), id)
+            .await?
+            .ok_or_else(card_not_found)?;
         match repo::delete_card(tx.conn(), id).await {
             Ok(_) => {}
             Err(mrjbot_db::DbError::ForeignKey) => {
-                return Err(AppError::new(ErrorCode::InUse, "payments were made to this card; deactivate it instead"));
+                return Err(AppError::new(
+                    ErrorCode::InUse,
+                    "payments were made to this card; deactivate it instead",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
-        self.audit(tx.conn(), actor, "card.delete", "card", Some(id), Some(&masked(&before)), None::<&()>)
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "card.delete",
+            "card",
+            Some(id),
+            Some(&masked(&before)),
+            None::<&()>,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Reserves a destination card for an order: the rotation's pick among active cards
     /// with room under their caps; the reservation counts against the caps until it ends.
-    pub(crate) async fn reserve_card(&self, actor: &Actor, order: &OrderRow) -> AppResult<PaymentView> {
+    pub(crate) async fn reserve_card(
+        &self,
+        actor: &Actor,
+        order: &OrderRow,
+    ) -> AppResult<PaymentView> {
         let settings = self.payment_settings().await?;
         let (day, month) = self.day_and_month_start(settings.utc_offset_minutes);
         let now = self.now().millis();
@@ -271,7 +318,11 @@ impl App {
         if let Some(p) = repo::payments_of_order(tx.conn(), order.id)
             .await?
             .into_iter()
-            .find(|p| p.method == "card" && (p.status == "pending" || p.status == "created") && p.expires_at.is_some_and(|e| e > now))
+            .find(|p| {
+                p.method == "card"
+                    && (p.status == "pending" || p.status == "created")
+                    && p.expires_at.is_some_and(|e| e > now)
+            })
         {
             tx.commit().await?;
             return self.payment_view(p.id).await;
@@ -301,18 +352,39 @@ impl App {
             AppError::new(ErrorCode::NoCardAvailable, "no destination card can take this amount right now; try another method or later")
         })?;
         let expires = now + i64::from(settings.card_reservation_minutes) * 60_000;
-        let p = self.new_attempt(tx.conn(), order, PaymentMethod::Card, Some(expires), Some(card_id)).await?;
+        let p = self
+            .new_attempt(
+                tx.conn(),
+                order,
+                PaymentMethod::Card,
+                Some(expires),
+                Some(card_id),
+            )
+            .await?;
         repo::set_payment_started(tx.conn(), p.id, None, None, None, now).await?;
         repo::touch_card(tx.conn(), card_id, now).await?;
-        self.audit(tx.conn(), actor, "payment.card_reserve", "payment", Some(p.id), None::<&()>, Some(&json!({ "card_id": card_id })))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.card_reserve",
+            "payment",
+            Some(p.id),
+            None::<&()>,
+            Some(&json!({ "card_id": card_id })),
+        )
+        .await?;
         tx.commit().await?;
         self.payment_view(p.id).await
     }
 
     /// Takes a receipt picture for a card payment: refuses a picture sent before, stores
     /// it, queues the analysis and, if the seller wants, gives temporary service.
-    pub async fn submit_receipt(&self, actor: &Actor, payment_id: i64, upload: ReceiptUpload) -> AppResult<ReceiptView> {
+    pub async fn submit_receipt(
+        &self,
+        actor: &Actor,
+        payment_id: i64,
+        upload: ReceiptUpload,
+    ) -> AppResult<ReceiptView> {
         let facts = crate::receipt::image_facts(&upload.bytes)
             .map_err(|e| AppError::field("image", e.to_string()))?;
         let now = self.now().millis();
@@ -326,20 +398,40 @@ impl App {
             return Err(transition("receipts are only for card-to-card payments"));
         }
         if !(p.status == "pending" || p.status == "created") {
-            return Err(transition(format!("the payment is {}; no receipt is needed", p.status)));
+            return Err(transition(format!(
+                "the payment is {}; no receipt is needed",
+                p.status
+            )));
         }
         let has_receipt = !repo::receipts_of(tx.conn(), p.id).await?.is_empty();
         if !has_receipt && p.expires_at.is_some_and(|e| e <= now) {
-            return Err(transition("the reservation ended; start the payment again to get a card"));
+            return Err(transition(
+                "the reservation ended; start the payment again to get a card",
+            ));
         }
-        if let Some(dup) = repo::receipt_same_file(tx.conn(), &facts.sha256, upload.telegram_file_unique_id.as_deref()).await? {
-            tracing::warn!(payment = p.id, earlier = dup.id, "the same receipt picture was sent again");
-            return Err(AppError::new(ErrorCode::DuplicateReceipt, "this receipt was already sent"));
+        if let Some(dup) = repo::receipt_same_file(
+            tx.conn(),
+            &facts.sha256,
+            upload.telegram_file_unique_id.as_deref(),
+        )
+        .await?
+        {
+            tracing::warn!(
+                payment = p.id,
+                earlier = dup.id,
+                "the same receipt picture was sent again"
+            );
+            return Err(AppError::new(
+                ErrorCode::DuplicateReceipt,
+                "this receipt was already sent",
+            ));
         }
         let row = ReceiptRow {
             id: 0,
             payment_id: p.id,
-            telegram_file_id: upload.telegram_file_id.unwrap_or_else(|| format!("upload:{}", facts.sha256)),
+            telegram_file_id: upload
+                .telegram_file_id
+                .unwrap_or_else(|| format!("upload:{}", facts.sha256)),
             telegram_file_unique_id: upload.telegram_file_unique_id,
             image_sha256: facts.sha256.clone(),
             phash: Some(facts.phash as i64),
@@ -360,14 +452,31 @@ impl App {
         let content_type = sniff_image_type(&upload.bytes);
         let rid = repo::insert_receipt(tx.conn(), &row, content_type, &upload.bytes).await?;
         repo::set_payment_started(tx.conn(), p.id, None, None, None, now).await?;
-        repo::enqueue(tx.conn(), ANALYZE_RECEIPT, &json!({ "receipt_id": rid }).to_string(), &format!("analyze:{rid}"), now)
-            .await?;
+        repo::enqueue(
+            tx.conn(),
+            ANALYZE_RECEIPT,
+            &json!({ "receipt_id": rid }).to_string(),
+            &format!("analyze:{rid}"),
+            now,
+        )
+        .await?;
         let mut changes = Vec::new();
         if let (Some(rule), false) = (&settings.temporary_while_review, has_receipt) {
-            changes.extend(self.start_temporary_service(tx.conn(), p.order_id, rule.percent, rule.days).await?);
+            changes.extend(
+                self.start_temporary_service(tx.conn(), p.order_id, rule.percent, rule.days)
+                    .await?,
+            );
         }
-        self.audit(tx.conn(), actor, "payment.receipt", "payment", Some(p.id), None::<&()>, Some(&json!({ "receipt_id": rid, "sha256": facts.sha256 })))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.receipt",
+            "payment",
+            Some(p.id),
+            None::<&()>,
+            Some(&json!({ "receipt_id": rid, "sha256": facts.sha256 })),
+        )
+        .await?;
         self.commit_changes(tx, &changes).await?;
         self.wake_outbox();
         self.receipt_view(rid).await
@@ -381,13 +490,21 @@ impl App {
     }
 
     /// Receipts of a payment (the payer or `payments.read`).
-    pub async fn list_receipts(&self, actor: &Actor, payment_id: i64) -> AppResult<Vec<ReceiptView>> {
+    pub async fn list_receipts(
+        &self,
+        actor: &Actor,
+        payment_id: i64,
+    ) -> AppResult<Vec<ReceiptView>> {
         let mut c = self.db().read().await?;
         repo::get_payment(c.conn(), payment_id, false)
             .await?
             .filter(|p| actor.is(p.user_id) || actor.can(Permission::PaymentsRead))
             .ok_or_else(payment_not_found)?;
-        Ok(repo::receipts_of(c.conn(), payment_id).await?.into_iter().map(ReceiptView::from).collect())
+        Ok(repo::receipts_of(c.conn(), payment_id)
+            .await?
+            .into_iter()
+            .map(ReceiptView::from)
+            .collect())
     }
 
     /// The picture of a receipt (needs `payments.read`): (content type, bytes).
@@ -406,15 +523,28 @@ impl App {
         percent: u8,
         days: u8,
     ) -> AppResult<Option<Changed>> {
-        let Some(order) = repo::get_order(c.reborrow(), order_id, true).await? else { return Ok(None) };
+        let Some(order) = repo::get_order(c.reborrow(), order_id, true).await? else {
+            return Ok(None);
+        };
         if order.kind != "purchase" || order.subscription_id.is_some() {
             return Ok(None);
         }
-        let Some(plan_id) = order.plan_id else { return Ok(None) };
-        let Some(plan) = plans_repo::get(c.reborrow(), plan_id).await? else { return Ok(None) };
+        let Some(plan_id) = order.plan_id else {
+            return Ok(None);
+        };
+        let Some(plan) = plans_repo::get(c.reborrow(), plan_id).await? else {
+            return Ok(None);
+        };
         let (_, terms) = self.plan_terms(plan_id).await?;
         let now = self.now();
-        let st = SubscriptionState::new(terms, Start::Temporary { percent, days: i64::from(days) }, now)?;
+        let st = SubscriptionState::new(
+            terms,
+            Start::Temporary {
+                percent,
+                days: i64::from(days),
+            },
+            now,
+        )?;
         let row = crate::subscriptions::new_row(order.user_id, &plan, st, None, now);
         let sid = subs_repo::insert(c.reborrow(), &row).await?;
         repo::set_order_subscription(c, order_id, sid, now.millis()).await?;
@@ -422,9 +552,18 @@ impl App {
     }
 
     /// Ends the temporary subscription of a rejected card order.
-    pub(crate) async fn end_temporary_service(&self, mut c: mrjbot_db::Conn<'_>, order_id: i64) -> AppResult<Option<Changed>> {
-        let Some(order) = repo::get_order(c.reborrow(), order_id, false).await? else { return Ok(None) };
-        let Some(sid) = order.subscription_id.filter(|_| order.kind == "purchase" && order.fulfilled_at.is_none()) else {
+    pub(crate) async fn end_temporary_service(
+        &self,
+        mut c: mrjbot_db::Conn<'_>,
+        order_id: i64,
+    ) -> AppResult<Option<Changed>> {
+        let Some(order) = repo::get_order(c.reborrow(), order_id, false).await? else {
+            return Ok(None);
+        };
+        let Some(sid) = order
+            .subscription_id
+            .filter(|_| order.kind == "purchase" && order.fulfilled_at.is_none())
+        else {
             return Ok(None);
         };
         match subs_repo::get(c.reborrow(), sid).await? {
@@ -438,17 +577,50 @@ impl App {
     pub async fn approve_payment(&self, actor: &Actor, id: i64) -> AppResult<PaymentView> {
         actor.require(Permission::PaymentsApprove)?;
         let mut tx = self.db().begin().await?;
-        let p = repo::get_payment(tx.conn(), id, true).await?.ok_or_else(payment_not_found)?;
+        let p = repo::get_payment(tx.conn(), id, true)
+            .await?
+            .ok_or_else(payment_not_found)?;
         if p.method != "card" {
-            return Err(transition("only card payments are approved by hand; gateways confirm their own"));
+            return Err(transition(
+                "only card payments are approved by hand; gateways confirm their own",
+            ));
         }
-        match self.confirm(tx.conn(), id, ConfirmedBy::Staff, &Approval { by: actor.user_id, ..Approval::default() }).await? {
+        match self
+            .confirm(
+                tx.conn(),
+                id,
+                ConfirmedBy::Staff,
+                &Approval {
+                    by: actor.user_id,
+                    ..Approval::default()
+                },
+            )
+            .await?
+        {
             Confirmed::Now | Confirmed::ToWallet => {}
-            Confirmed::Already => return Err(AppError::new(ErrorCode::PaymentAlreadyApproved, "the payment was already approved")),
-            Confirmed::Refused => return Err(transition(format!("the payment is {}; it cannot be approved", p.status))),
+            Confirmed::Already => {
+                return Err(AppError::new(
+                    ErrorCode::PaymentAlreadyApproved,
+                    "the payment was already approved",
+                ));
+            }
+            Confirmed::Refused => {
+                return Err(transition(format!(
+                    "the payment is {}; it cannot be approved",
+                    p.status
+                )));
+            }
         }
-        self.audit(tx.conn(), actor, "payment.approve", "payment", Some(id), Some(&p), None::<&()>)
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.approve",
+            "payment",
+            Some(id),
+            Some(&p),
+            None::<&()>,
+        )
+        .await?;
         tx.commit().await?;
         self.wake_outbox();
         self.payment_view(id).await
@@ -456,17 +628,30 @@ impl App {
 
     /// OCR, duplicate search and verdict for one receipt (outbox work), then the seller's
     /// trusted-customer rule.
-    pub(crate) async fn analyze_receipt_item(&self, item: &mrjbot_db::money::OutboxRow) -> Result<(), WorkError> {
-        let payload: serde_json::Value = serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
-        let rid = payload["receipt_id"].as_i64().ok_or_else(|| WorkError::Never("no receipt_id".into()))?;
+    pub(crate) async fn analyze_receipt_item(
+        &self,
+        item: &mrjbot_db::money::OutboxRow,
+    ) -> Result<(), WorkError> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
+        let rid = payload["receipt_id"]
+            .as_i64()
+            .ok_or_else(|| WorkError::Never("no receipt_id".into()))?;
         let (receipt, image, payment, card) = {
             let mut c = self.db().read().await?;
-            let Some(r) = repo::get_receipt(c.conn(), rid).await? else { return Ok(()) };
+            let Some(r) = repo::get_receipt(c.conn(), rid).await? else {
+                return Ok(());
+            };
             if r.analyzed_at.is_some() {
                 return Ok(());
             }
-            let image = repo::receipt_image(c.conn(), rid).await?.map(|i| i.1).unwrap_or_default();
-            let p = repo::get_payment(c.conn(), r.payment_id, false).await?.ok_or_else(|| WorkError::Never("payment gone".into()))?;
+            let image = repo::receipt_image(c.conn(), rid)
+                .await?
+                .map(|i| i.1)
+                .unwrap_or_default();
+            let p = repo::get_payment(c.conn(), r.payment_id, false)
+                .await?
+                .ok_or_else(|| WorkError::Never("payment gone".into()))?;
             let card = match p.card_id {
                 Some(id) => repo::get_card(c.conn(), id).await?,
                 None => None,
@@ -488,22 +673,32 @@ impl App {
         let near: Vec<i64> = repo::receipt_hashes(c.conn(), rid)
             .await?
             .into_iter()
-            .filter(|(_, h)| receipt.phash.is_some_and(|mine| crate::receipt::hamming(mine as u64, *h as u64) <= crate::receipt::NEAR_DUPLICATE_BITS))
+            .filter(|(_, h)| {
+                receipt.phash.is_some_and(|mine| {
+                    crate::receipt::hamming(mine as u64, *h as u64)
+                        <= crate::receipt::NEAR_DUPLICATE_BITS
+                })
+            })
             .map(|(id, _)| id)
             .collect();
         let tracking = fields.as_ref().and_then(|f| f.tracking_no.clone());
         let reference = fields.as_ref().and_then(|f| f.reference_no.clone());
         let same_numbers = if tracking.is_some() || reference.is_some() {
-            repo::receipts_with_numbers(c.conn(), rid, tracking.as_deref(), reference.as_deref()).await?
+            repo::receipts_with_numbers(c.conn(), rid, tracking.as_deref(), reference.as_deref())
+                .await?
         } else {
             Vec::new()
         };
-        let (approved, rejected) = repo::card_history(c.conn(), payment.user_id, payment.id).await?;
+        let (approved, rejected) =
+            repo::card_history(c.conn(), payment.user_id, payment.id).await?;
         drop(c);
         let evidence = ReceiptEvidence {
             expected_rial: payment.amount_minor,
             read_rial: fields.as_ref().and_then(|f| f.amount_rial()),
-            expected_card_last4: card.as_ref().map(|c| c.number[c.number.len() - 4..].to_owned()).unwrap_or_default(),
+            expected_card_last4: card
+                .as_ref()
+                .map(|c| c.number[c.number.len() - 4..].to_owned())
+                .unwrap_or_default(),
             read_card_last4: fields.as_ref().and_then(|f| f.dest_card_last4.clone()),
             ocr_ran: fields.is_some(),
             says_failed: fields.as_ref().and_then(|f| f.success) == Some(false),
@@ -549,12 +744,28 @@ impl App {
         });
         if trusted {
             let outcome = self
-                .confirm(tx.conn(), payment.id, ConfirmedBy::Staff, &Approval::default())
+                .confirm(
+                    tx.conn(),
+                    payment.id,
+                    ConfirmedBy::Staff,
+                    &Approval::default(),
+                )
                 .await?;
             if outcome == Confirmed::Now {
-                tracing::info!(payment = payment.id, "card payment auto-approved (trusted customer)");
-                self.audit(tx.conn(), &Actor::system("trusted-customer rule"), "payment.auto_approve", "payment", Some(payment.id), None::<&()>, Some(&risk))
-                    .await?;
+                tracing::info!(
+                    payment = payment.id,
+                    "card payment auto-approved (trusted customer)"
+                );
+                self.audit(
+                    tx.conn(),
+                    &Actor::system("trusted-customer rule"),
+                    "payment.auto_approve",
+                    "payment",
+                    Some(payment.id),
+                    None::<&()>,
+                    Some(&risk),
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -566,28 +777,56 @@ impl App {
     /// threshold (never high risk, never unanalysed). Returns how many.
     pub async fn auto_accept_due(&self) -> AppResult<usize> {
         let settings = self.payment_settings().await?;
-        let Some(rule) = settings.auto_accept else { return Ok(0) };
+        let Some(rule) = settings.auto_accept else {
+            return Ok(0);
+        };
         let cutoff = self.now().millis() - i64::from(rule.after_days) * 86_400_000;
         let (waiting, _) = repo::list_payments(
             self.db().read().await?.conn(),
-            &repo::PaymentFilter { awaiting_review: true, ..Default::default() },
-            mrjbot_db::Page { limit: 200, offset: 0, sort: "id", order: mrjbot_db::Order::Asc },
+            &repo::PaymentFilter {
+                awaiting_review: true,
+                ..Default::default()
+            },
+            mrjbot_db::Page {
+                limit: 200,
+                offset: 0,
+                sort: "id",
+                order: mrjbot_db::Order::Asc,
+            },
         )
         .await?;
         let mut n = 0;
         for p in waiting {
             let receipts = repo::receipts_of(self.db().read().await?.conn(), p.id).await?;
-            let Some(last) = receipts.last() else { continue };
+            let Some(last) = receipts.last() else {
+                continue;
+            };
             let ok = last.created_at <= cutoff
-                && receipts.iter().all(|r| r.analyzed_at.is_some() && r.risk_verdict.as_deref() != Some("high"))
-                && last.risk_score.is_some_and(|s| s <= i64::from(rule.max_risk_score));
+                && receipts
+                    .iter()
+                    .all(|r| r.analyzed_at.is_some() && r.risk_verdict.as_deref() != Some("high"))
+                && last
+                    .risk_score
+                    .is_some_and(|s| s <= i64::from(rule.max_risk_score));
             if !ok {
                 continue;
             }
             let mut tx = self.db().begin().await?;
-            if self.confirm(tx.conn(), p.id, ConfirmedBy::Staff, &Approval::default()).await? == Confirmed::Now {
-                self.audit(tx.conn(), &Actor::system("auto-accept rule"), "payment.auto_accept", "payment", Some(p.id), None::<&()>, Some(&json!({ "risk_score": last.risk_score })))
-                    .await?;
+            if self
+                .confirm(tx.conn(), p.id, ConfirmedBy::Staff, &Approval::default())
+                .await?
+                == Confirmed::Now
+            {
+                self.audit(
+                    tx.conn(),
+                    &Actor::system("auto-accept rule"),
+                    "payment.auto_accept",
+                    "payment",
+                    Some(p.id),
+                    None::<&()>,
+                    Some(&json!({ "risk_score": last.risk_score })),
+                )
+                .await?;
                 n += 1;
             }
             tx.commit().await?;
@@ -631,7 +870,11 @@ fn card_row(input: CardInput, before: Option<&CardRow>, now: i64) -> AppResult<C
     if !(0..=1000).contains(&weight) {
         return Err(AppError::field("weight", "0 to 1000"));
     }
-    for (f, v) in [("daily_cap_minor", input.daily_cap_minor), ("monthly_cap_minor", input.monthly_cap_minor), ("monthly_tx_cap", input.monthly_tx_cap)] {
+    for (f, v) in [
+        ("daily_cap_minor", input.daily_cap_minor),
+        ("monthly_cap_minor", input.monthly_cap_minor),
+        ("monthly_tx_cap", input.monthly_tx_cap),
+    ] {
         if v.is_some_and(|v| !(0..=1_000_000_000_000_000).contains(&v)) {
             return Err(AppError::field(f, "a non-negative number"));
         }
@@ -640,7 +883,10 @@ fn card_row(input: CardInput, before: Option<&CardRow>, now: i64) -> AppResult<C
         id: before.map_or(0, |b| b.id),
         number,
         owner_name: owner,
-        bank: input.bank.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()),
+        bank: input
+            .bank
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty()),
         is_active: input.is_active.unwrap_or(true),
         weight,
         daily_cap_minor: input.daily_cap_minor,
@@ -686,8 +932,14 @@ mod tests {
 
     #[test]
     fn card_numbers_parse_in_any_digits_and_pass_luhn() {
-        assert_eq!(parse_card_number("6037-9975-9951-4529").ok(), Some("6037997599514529".into()));
-        assert_eq!(parse_card_number("۶۰۳۷ ۹۹۷۵ ۹۹۵۱ ۴۵۲۹").ok(), Some("6037997599514529".into()));
+        assert_eq!(
+            parse_card_number("6037-9975-9951-4529").ok(),
+            Some("6037997599514529".into())
+        );
+        assert_eq!(
+            parse_card_number("۶۰۳۷ ۹۹۷۵ ۹۹۵۱ ۴۵۲۹").ok(),
+            Some("6037997599514529".into())
+        );
         assert!(parse_card_number("6037997599514523").is_err());
         assert!(parse_card_number("1234").is_err());
         assert!(parse_card_number("6037x997599514523").is_err());

@@ -63,7 +63,11 @@ fn invalid(msg: &str) -> AppError {
 
 fn normalize_code(code: &str) -> AppResult<String> {
     let c = code.trim().to_uppercase();
-    if !(3..=32).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !(3..=32).contains(&c.len())
+        || !c
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(AppError::field("code", "3 to 32 letters, digits, - or _"));
     }
     Ok(c)
@@ -89,15 +93,24 @@ impl App {
         })
     }
 
-    fn discount_row(&self, input: &DiscountInput, before: Option<&DiscountRow>, actor: &Actor) -> AppResult<DiscountRow> {
+    fn discount_row(
+        &self,
+        input: &DiscountInput,
+        before: Option<&DiscountRow>,
+        actor: &Actor,
+    ) -> AppResult<DiscountRow> {
         let code = normalize_code(&input.code)?;
-        Discount::new(&input.kind, input.value, input.currency).map_err(|e| AppError::field("value", e.message))?;
-        if let (Some(s), Some(e)) = (input.starts_at, input.expires_at) {
-            if s.millis() >= e.millis() {
-                return Err(AppError::field("expires_at", "must be after starts_at"));
-            }
+        Discount::new(&input.kind, input.value, input.currency)
+            .map_err(|e| AppError::field("value", e.message))?;
+        if let (Some(s), Some(e)) = (input.starts_at, input.expires_at)
+            && s.millis() >= e.millis()
+        {
+            return Err(AppError::field("expires_at", "must be after starts_at"));
         }
-        for (f, v) in [("max_uses", input.max_uses), ("max_uses_per_user", input.max_uses_per_user)] {
+        for (f, v) in [
+            ("max_uses", input.max_uses),
+            ("max_uses_per_user", input.max_uses_per_user),
+        ] {
             if v.is_some_and(|v| !(1..=10_000_000).contains(&v)) {
                 return Err(AppError::field(f, "1 to 10000000"));
             }
@@ -134,31 +147,58 @@ impl App {
     }
 
     /// Creates a code (needs `settings.write`).
-    pub async fn create_discount(&self, actor: &Actor, input: DiscountInput) -> AppResult<DiscountView> {
+    pub async fn create_discount(
+        &self,
+        actor: &Actor,
+        input: DiscountInput,
+    ) -> AppResult<DiscountView> {
         actor.require(Permission::SettingsWrite)?;
         let mut row = self.discount_row(&input, None, actor)?;
         let mut tx = self.db().begin().await?;
         self.check_plans(tx.conn(), &input.plan_ids).await?;
         row.id = repo::insert_discount(tx.conn(), &row).await?;
         repo::set_discount_plans(tx.conn(), row.id, &input.plan_ids).await?;
-        self.audit(tx.conn(), actor, "discount.create", "discount_code", Some(row.id), None::<&()>, Some(&row))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "discount.create",
+            "discount_code",
+            Some(row.id),
+            None::<&()>,
+            Some(&row),
+        )
+        .await?;
         let view = self.discount_view(tx.conn(), row).await?;
         tx.commit().await?;
         Ok(view)
     }
 
     /// Replaces a code's terms (needs `settings.write`); its use count stays.
-    pub async fn update_discount(&self, actor: &Actor, id: i64, input: DiscountInput) -> AppResult<DiscountView> {
+    pub async fn update_discount(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: DiscountInput,
+    ) -> AppResult<DiscountView> {
         actor.require(Permission::SettingsWrite)?;
         let mut tx = self.db().begin().await?;
-        let before = repo::get_discount(tx.conn(), id).await?.ok_or_else(discount_not_found)?;
+        let before = repo::get_discount(tx.conn(), id)
+            .await?
+            .ok_or_else(discount_not_found)?;
         let row = self.discount_row(&input, Some(&before), actor)?;
         self.check_plans(tx.conn(), &input.plan_ids).await?;
         repo::update_discount(tx.conn(), &row).await?;
         repo::set_discount_plans(tx.conn(), id, &input.plan_ids).await?;
-        self.audit(tx.conn(), actor, "discount.update", "discount_code", Some(id), Some(&before), Some(&row))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "discount.update",
+            "discount_code",
+            Some(id),
+            Some(&before),
+            Some(&row),
+        )
+        .await?;
         let view = self.discount_view(tx.conn(), row).await?;
         tx.commit().await?;
         Ok(view)
@@ -168,12 +208,19 @@ impl App {
     pub async fn get_discount(&self, actor: &Actor, id: i64) -> AppResult<DiscountView> {
         actor.require(Permission::PaymentsRead)?;
         let mut c = self.db().read().await?;
-        let row = repo::get_discount(c.conn(), id).await?.ok_or_else(discount_not_found)?;
+        let row = repo::get_discount(c.conn(), id)
+            .await?
+            .ok_or_else(discount_not_found)?;
         self.discount_view(c.conn(), row).await
     }
 
     /// A page of codes (needs `payments.read`).
-    pub async fn list_discounts(&self, actor: &Actor, q: Option<String>, page: ListParams) -> AppResult<(Vec<DiscountView>, i64)> {
+    pub async fn list_discounts(
+        &self,
+        actor: &Actor,
+        q: Option<String>,
+        page: ListParams,
+    ) -> AppResult<(Vec<DiscountView>, i64)> {
         actor.require(Permission::PaymentsRead)?;
         let page = page.page(&["id", "code", "created_at", "used_count"], "id")?;
         let mut c = self.db().read().await?;
@@ -189,16 +236,29 @@ impl App {
     pub async fn delete_discount(&self, actor: &Actor, id: i64) -> AppResult<()> {
         actor.require(Permission::SettingsWrite)?;
         let mut tx = self.db().begin().await?;
-        let before = repo::get_discount(tx.conn(), id).await?.ok_or_else(discount_not_found)?;
+        let before = repo::get_discount(tx.conn(), id)
+            .await?
+            .ok_or_else(discount_not_found)?;
         match repo::delete_discount(tx.conn(), id).await {
             Ok(_) => {}
             Err(mrjbot_db::DbError::ForeignKey) => {
-                return Err(AppError::new(ErrorCode::InUse, "orders used this code; deactivate it instead"));
+                return Err(AppError::new(
+                    ErrorCode::InUse,
+                    "orders used this code; deactivate it instead",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
-        self.audit(tx.conn(), actor, "discount.delete", "discount_code", Some(id), Some(&before), None::<&()>)
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "discount.delete",
+            "discount_code",
+            Some(id),
+            Some(&before),
+            None::<&()>,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -218,19 +278,26 @@ impl App {
             .await?
             .ok_or_else(|| invalid("no such discount code"))?;
         let t = now.millis();
-        if !d.is_active || d.starts_at.is_some_and(|s| t < s) || d.expires_at.is_some_and(|e| t >= e) {
+        if !d.is_active
+            || d.starts_at.is_some_and(|s| t < s)
+            || d.expires_at.is_some_and(|e| t >= e)
+        {
             return Err(invalid("this discount code is not valid now"));
         }
         let plans = repo::discount_plans(c.reborrow(), d.id).await?;
         if !plans.is_empty() && !plan_id.is_some_and(|p| plans.contains(&p)) {
             return Err(invalid("this discount code is not valid for this plan"));
         }
-        if let Some(max) = d.max_uses_per_user {
-            if repo::discount_uses_by(c.reborrow(), d.id, user_id).await? >= max {
-                return Err(invalid("you have already used this discount code"));
-            }
+        if let Some(max) = d.max_uses_per_user
+            && repo::discount_uses_by(c.reborrow(), d.id, user_id).await? >= max
+        {
+            return Err(invalid("you have already used this discount code"));
         }
-        let discount = Discount::new(&d.kind, d.value, d.currency.as_deref().map(Currency::parse).transpose()?)?;
+        let discount = Discount::new(
+            &d.kind,
+            d.value,
+            d.currency.as_deref().map(Currency::parse).transpose()?,
+        )?;
         let off = discount.off(price).map_err(|e| invalid(&e.message))?;
         if !repo::take_discount_use(c, d.id, t).await? {
             return Err(invalid("this discount code is used up"));

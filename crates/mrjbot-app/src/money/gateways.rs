@@ -13,11 +13,11 @@ use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
 use crate::money::outbox::WorkError;
 use crate::money::{Confirmed, PayRequest, PaymentView, payment_not_found};
+use crate::pay::GatewayError;
 use crate::pay::cryptopay::{self, CryptoPayClient, InvoiceStatus};
-use crate::pay::telegram::{self, StarsInvoice, TelegramClient, UpdateKind};
+use crate::pay::telegram::{StarsInvoice, TelegramClient, UpdateKind};
 use crate::pay::yookassa::{self, Yookassa};
 use crate::pay::zarinpal::{self, InquiryStatus, Zarinpal, ZarinpalMeta};
-use crate::pay::GatewayError;
 use mrjbot_db::money::{self as repo, Approval, OrderRow, PaymentRow};
 use mrjbot_db::users as users_repo;
 use mrjbot_domain::payment::ConfirmedBy;
@@ -48,7 +48,10 @@ pub struct Gateways {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackOutcome {
     /// Paid and confirmed.
-    Paid { payment_id: i64, bank_ref: Option<String> },
+    Paid {
+        payment_id: i64,
+        bank_ref: Option<String>,
+    },
     /// Cancelled or failed at the bank.
     Failed,
     /// Not known yet (the gateway did not answer); the shop checks again on its own.
@@ -58,15 +61,26 @@ pub enum CallbackOutcome {
 static NO_GATEWAYS: std::sync::LazyLock<Gateways> = std::sync::LazyLock::new(Gateways::default);
 
 fn unavailable(what: &str) -> AppError {
-    AppError::new(ErrorCode::PaymentMethodUnavailable, format!("{what} is not enabled in this shop"))
+    AppError::new(
+        ErrorCode::PaymentMethodUnavailable,
+        format!("{what} is not enabled in this shop"),
+    )
 }
 
 fn gateway_failed(e: &GatewayError) -> AppError {
-    AppError::new(ErrorCode::GatewayFailed, format!("the payment gateway refused or did not answer ({e}); nothing was charged, try again"))
+    AppError::new(
+        ErrorCode::GatewayFailed,
+        format!(
+            "the payment gateway refused or did not answer ({e}); nothing was charged, try again"
+        ),
+    )
 }
 
 fn money_of(p: &PaymentRow) -> AppResult<Money> {
-    Ok(Money { amount_minor: p.amount_minor, currency: Currency::parse(&p.currency)? })
+    Ok(Money {
+        amount_minor: p.amount_minor,
+        currency: Currency::parse(&p.currency)?,
+    })
 }
 
 /// Our invoice payload for Stars and Crypto Pay: the payment id.
@@ -93,7 +107,11 @@ impl App {
     pub async fn enabled_methods(&self) -> AppResult<Vec<PaymentMethod>> {
         let g = self.gateways();
         let mut out = vec![PaymentMethod::Wallet];
-        if repo::list_cards(self.db().read().await?.conn()).await?.iter().any(|c| c.is_active) {
+        if repo::list_cards(self.db().read().await?.conn())
+            .await?
+            .iter()
+            .any(|c| c.is_active)
+        {
             out.push(PaymentMethod::Card);
         }
         if g.zarinpal.is_some() {
@@ -113,14 +131,22 @@ impl App {
 
     fn callback_url(&self, gateway: &str) -> AppResult<String> {
         let base = self.gateways().public_url.as_deref().ok_or_else(|| {
-            AppError::new(ErrorCode::PaymentMethodUnavailable, "the shop's public URL is not configured (public_url)")
+            AppError::new(
+                ErrorCode::PaymentMethodUnavailable,
+                "the shop's public URL is not configured (public_url)",
+            )
         })?;
-        Ok(format!("{}/api/v1/payments/callbacks/{gateway}", base.trim_end_matches('/')))
+        Ok(format!(
+            "{}/api/v1/payments/callbacks/{gateway}",
+            base.trim_end_matches('/')
+        ))
     }
 
     async fn description_of(&self, order: &OrderRow) -> AppResult<String> {
         let plan = match order.plan_id {
-            Some(p) => mrjbot_db::plans::get(self.db().read().await?.conn(), p).await?.map(|p| p.name),
+            Some(p) => mrjbot_db::plans::get(self.db().read().await?.conn(), p)
+                .await?
+                .map(|p| p.name),
             None => None,
         };
         Ok(match (order.kind.as_str(), plan) {
@@ -143,17 +169,31 @@ impl App {
         match method {
             PaymentMethod::Zarinpal if g.zarinpal.is_none() => return Err(unavailable("Zarinpal")),
             PaymentMethod::Yookassa if g.yookassa.is_none() => return Err(unavailable("YooKassa")),
-            PaymentMethod::Cryptopay if g.cryptopay.is_none() => return Err(unavailable("Crypto Pay")),
-            PaymentMethod::Stars if g.telegram.is_none() => return Err(unavailable("Telegram Stars")),
+            PaymentMethod::Cryptopay if g.cryptopay.is_none() => {
+                return Err(unavailable("Crypto Pay"));
+            }
+            PaymentMethod::Stars if g.telegram.is_none() => {
+                return Err(unavailable("Telegram Stars"));
+            }
             _ => {}
         }
         let description = self.description_of(order).await?;
         let settings = self.payment_settings().await?;
         let p = {
             let mut tx = self.db().begin().await?;
-            let p = self.new_attempt(tx.conn(), order, method, order.expires_at, None).await?;
-            self.audit(tx.conn(), actor, "payment.start", "payment", Some(p.id), None::<&()>, Some(&json!({ "method": method })))
+            let p = self
+                .new_attempt(tx.conn(), order, method, order.expires_at, None)
                 .await?;
+            self.audit(
+                tx.conn(),
+                actor,
+                "payment.start",
+                "payment",
+                Some(p.id),
+                None::<&()>,
+                Some(&json!({ "method": method })),
+            )
+            .await?;
             tx.commit().await?;
             p
         };
@@ -162,7 +202,11 @@ impl App {
             PaymentMethod::Zarinpal => {
                 let zp = g.zarinpal.as_ref().ok_or_else(|| unavailable("Zarinpal"))?;
                 let callback = self.callback_url("zarinpal")?;
-                let meta = ZarinpalMeta { order_id: Some(order.id.to_string()), mobile: req.phone.clone(), email: req.email.clone() };
+                let meta = ZarinpalMeta {
+                    order_id: Some(order.id.to_string()),
+                    mobile: req.phone.clone(),
+                    email: req.email.clone(),
+                };
                 zp.request(p.amount_minor, &description, &callback, &meta)
                     .await
                     .map(|r| (Some(r.authority.clone()), zp.start_pay_url(&r.authority)))
@@ -173,7 +217,12 @@ impl App {
                     .return_url
                     .clone()
                     .or_else(|| g.public_url.clone())
-                    .ok_or_else(|| AppError::new(ErrorCode::PaymentMethodUnavailable, "no return URL is configured for YooKassa"))?;
+                    .ok_or_else(|| {
+                        AppError::new(
+                            ErrorCode::PaymentMethodUnavailable,
+                            "no return URL is configured for YooKassa",
+                        )
+                    })?;
                 let create = yookassa::CreatePayment {
                     amount,
                     description: description.clone(),
@@ -186,17 +235,28 @@ impl App {
                     customer_phone: req.phone.clone(),
                     item_description: description.clone(),
                 };
-                let key = p.idempotency_key.clone().unwrap_or_else(|| format!("mrjbot-payment-{}", p.id));
+                let key = p
+                    .idempotency_key
+                    .clone()
+                    .unwrap_or_else(|| format!("mrjbot-payment-{}", p.id));
                 yk.create_payment(&create, &key)
                     .await
                     .and_then(|y| match y.confirmation_url {
                         Some(u) => Ok((Some(y.id), u)),
-                        None => Err(GatewayError::Unexpected { gateway: "yookassa", message: "no confirmation_url".into() }),
+                        None => Err(GatewayError::Unexpected {
+                            gateway: "yookassa",
+                            message: "no confirmation_url".into(),
+                        }),
                     })
             }
             PaymentMethod::Cryptopay => {
-                let cp = g.cryptopay.as_ref().ok_or_else(|| unavailable("Crypto Pay"))?;
-                let expires_in = order.expires_at.map(|e| ((e - self.now().millis()) / 1000).clamp(60, 2_678_400) as u32);
+                let cp = g
+                    .cryptopay
+                    .as_ref()
+                    .ok_or_else(|| unavailable("Crypto Pay"))?;
+                let expires_in = order
+                    .expires_at
+                    .map(|e| ((e - self.now().millis()) / 1000).clamp(60, 2_678_400) as u32);
                 let create = cryptopay::CreateInvoice {
                     amount,
                     description: description.clone(),
@@ -205,10 +265,15 @@ impl App {
                     accepted_assets: None,
                     paid_btn_url: settings.return_url.clone(),
                 };
-                cp.create_invoice(&create).await.map(|i| (Some(i.invoice_id.to_string()), i.pay_url))
+                cp.create_invoice(&create)
+                    .await
+                    .map(|i| (Some(i.invoice_id.to_string()), i.pay_url))
             }
             PaymentMethod::Stars => {
-                let tg = g.telegram.as_ref().ok_or_else(|| unavailable("Telegram Stars"))?;
+                let tg = g
+                    .telegram
+                    .as_ref()
+                    .ok_or_else(|| unavailable("Telegram Stars"))?;
                 let title: String = description.chars().take(32).collect();
                 let invoice = StarsInvoice {
                     title,
@@ -217,7 +282,9 @@ impl App {
                     amount_stars: p.amount_minor,
                     subscription_period: None,
                 };
-                tg.create_invoice_link(&invoice).await.map(|link| (None, link))
+                tg.create_invoice_link(&invoice)
+                    .await
+                    .map(|link| (None, link))
             }
             PaymentMethod::Card | PaymentMethod::Wallet => return Err(unavailable("this method")),
         };
@@ -225,14 +292,24 @@ impl App {
         let mut tx = self.db().begin().await?;
         match started {
             Ok((gref, url)) => {
-                repo::set_payment_started(tx.conn(), p.id, gref.as_deref(), Some(&url), None, now).await?;
+                repo::set_payment_started(tx.conn(), p.id, gref.as_deref(), Some(&url), None, now)
+                    .await?;
                 tx.commit().await?;
                 self.payment_view(p.id).await
             }
             Err(e) => {
                 // The customer never got a link, so nothing can be paid on this attempt.
                 tracing::warn!(payment = p.id, error = %e, "starting a gateway payment failed");
-                repo::close_payment(tx.conn(), p.id, &["created"], "rejected", Some(&format!("gateway: {e}")), None, now).await?;
+                repo::close_payment(
+                    tx.conn(),
+                    p.id,
+                    &["created"],
+                    "rejected",
+                    Some(&format!("gateway: {e}")),
+                    None,
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 Err(gateway_failed(&e))
             }
@@ -240,52 +317,114 @@ impl App {
     }
 
     /// Confirms money the gateway vouched for, in its own transaction.
-    async fn confirm_from_gateway(&self, payment_id: i64, approval: &Approval<'_>) -> AppResult<Confirmed> {
+    async fn confirm_from_gateway(
+        &self,
+        payment_id: i64,
+        approval: &Approval<'_>,
+    ) -> AppResult<Confirmed> {
         let mut tx = self.db().begin().await?;
-        let outcome = self.confirm(tx.conn(), payment_id, ConfirmedBy::Gateway, approval).await?;
+        let outcome = self
+            .confirm(tx.conn(), payment_id, ConfirmedBy::Gateway, approval)
+            .await?;
         let actor = Actor::system("payment gateway");
         if outcome != Confirmed::Already {
-            self.audit(tx.conn(), &actor, "payment.gateway_confirm", "payment", Some(payment_id), None::<&()>, Some(&json!({ "outcome": format!("{outcome:?}") })))
-                .await?;
+            self.audit(
+                tx.conn(),
+                &actor,
+                "payment.gateway_confirm",
+                "payment",
+                Some(payment_id),
+                None::<&()>,
+                Some(&json!({ "outcome": format!("{outcome:?}") })),
+            )
+            .await?;
         }
         tx.commit().await?;
         self.wake_outbox();
         Ok(outcome)
     }
 
-    async fn record(&self, source: &str, event_id: &str, payment_id: Option<i64>, payload: &str, status: &str, error: Option<&str>) -> AppResult<bool> {
+    async fn record(
+        &self,
+        source: &str,
+        event_id: &str,
+        payment_id: Option<i64>,
+        payload: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> AppResult<bool> {
         let mut tx = self.db().begin().await?;
         let payload: String = payload.chars().take(20_000).collect();
-        let new = repo::record_event(tx.conn(), source, event_id, payment_id, &payload, status, error, self.now().millis()).await?;
+        let e = repo::Event {
+            source,
+            event_id,
+            payment_id,
+            payload: &payload,
+            status,
+            error,
+        };
+        let new = repo::record_event(tx.conn(), &e, self.now().millis()).await?;
         if !new {
-            repo::finish_event(tx.conn(), source, event_id, payment_id, status, error, self.now().millis()).await?;
+            repo::finish_event(tx.conn(), &e, self.now().millis()).await?;
         }
         tx.commit().await?;
         if status == "failed" {
-            tracing::warn!(source, event_id, error = error.unwrap_or(""), "payment event rejected");
+            tracing::warn!(
+                source,
+                event_id,
+                error = error.unwrap_or(""),
+                "payment event rejected"
+            );
         }
         Ok(new)
     }
 
     async fn gateway_close(&self, payment_id: i64, to: &str, reason: &str) -> AppResult<bool> {
         let mut tx = self.db().begin().await?;
-        let done = repo::close_payment(tx.conn(), payment_id, &["created", "pending"], to, Some(reason), None, self.now().millis()).await?;
+        let done = repo::close_payment(
+            tx.conn(),
+            payment_id,
+            &["created", "pending"],
+            to,
+            Some(reason),
+            None,
+            self.now().millis(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(done)
     }
 
     /// Verifies a Zarinpal payment with the amount from our store and confirms it.
     async fn zarinpal_verify(&self, zp: &Zarinpal, p: &PaymentRow) -> AppResult<CallbackOutcome> {
-        let Some(authority) = p.gateway_ref.as_deref() else { return Ok(CallbackOutcome::Unknown) };
+        let Some(authority) = p.gateway_ref.as_deref() else {
+            return Ok(CallbackOutcome::Unknown);
+        };
         match zp.verify(p.amount_minor, authority).await {
             Ok(v) => {
-                let raw = json!({ "ref_id": v.ref_id, "card_pan": v.card_pan, "already": v.already }).to_string();
-                self.confirm_from_gateway(p.id, &Approval { by: None, gateway_ref: None, bank_ref: Some(&v.ref_id), raw: Some(&raw) })
-                    .await?;
-                Ok(CallbackOutcome::Paid { payment_id: p.id, bank_ref: Some(v.ref_id) })
+                let raw =
+                    json!({ "ref_id": v.ref_id, "card_pan": v.card_pan, "already": v.already })
+                        .to_string();
+                self.confirm_from_gateway(
+                    p.id,
+                    &Approval {
+                        by: None,
+                        gateway_ref: None,
+                        bank_ref: Some(&v.ref_id),
+                        raw: Some(&raw),
+                    },
+                )
+                .await?;
+                Ok(CallbackOutcome::Paid {
+                    payment_id: p.id,
+                    bank_ref: Some(v.ref_id),
+                })
             }
-            Err(GatewayError::Refused { code, message, .. }) if code == "-51" || code == "-50" || code == "-54" || code == "-55" => {
-                self.gateway_close(p.id, "rejected", &format!("zarinpal {code}: {message}")).await?;
+            Err(GatewayError::Refused { code, message, .. })
+                if code == "-51" || code == "-50" || code == "-54" || code == "-55" =>
+            {
+                self.gateway_close(p.id, "rejected", &format!("zarinpal {code}: {message}"))
+                    .await?;
                 Ok(CallbackOutcome::Failed)
             }
             Err(e) => {
@@ -298,28 +437,61 @@ impl App {
     /// The browser came back from Zarinpal (`?Authority=..&Status=OK|NOK`). Status proves
     /// nothing: OK means "verify now"; the verdict is verify's.
     pub async fn zarinpal_callback(&self, query: &str) -> AppResult<CallbackOutcome> {
-        let zp = self.gateways().zarinpal.clone().ok_or_else(|| unavailable("Zarinpal"))?;
+        let zp = self
+            .gateways()
+            .zarinpal
+            .clone()
+            .ok_or_else(|| unavailable("Zarinpal"))?;
         let cb = match zarinpal::parse_callback(query) {
             Ok(cb) => cb,
             Err(e) => {
                 let digest = hex::encode(sha2::Sha256::digest(query.as_bytes()));
-                self.record("zarinpal", &format!("bad:{digest}"), None, query, "failed", Some(&e.to_string())).await?;
+                self.record(
+                    "zarinpal",
+                    &format!("bad:{digest}"),
+                    None,
+                    query,
+                    "failed",
+                    Some(&e.to_string()),
+                )
+                .await?;
                 return Err(AppError::field("Authority", "not a Zarinpal callback"));
             }
         };
-        let event = format!("callback:{}:{}", cb.authority, if cb.ok { "OK" } else { "NOK" });
-        let Some(p) = repo::payment_by_ref(self.db().read().await?.conn(), "zarinpal", &cb.authority).await? else {
-            self.record("zarinpal", &event, None, query, "failed", Some("unknown authority")).await?;
+        let event = format!(
+            "callback:{}:{}",
+            cb.authority,
+            if cb.ok { "OK" } else { "NOK" }
+        );
+        let Some(p) =
+            repo::payment_by_ref(self.db().read().await?.conn(), "zarinpal", &cb.authority).await?
+        else {
+            self.record(
+                "zarinpal",
+                &event,
+                None,
+                query,
+                "failed",
+                Some("unknown authority"),
+            )
+            .await?;
             return Err(payment_not_found());
         };
         if !cb.ok {
-            self.gateway_close(p.id, "rejected", "cancelled at the gateway").await?;
-            self.record("zarinpal", &event, Some(p.id), query, "processed", None).await?;
+            self.gateway_close(p.id, "rejected", "cancelled at the gateway")
+                .await?;
+            self.record("zarinpal", &event, Some(p.id), query, "processed", None)
+                .await?;
             return Ok(CallbackOutcome::Failed);
         }
         let out = self.zarinpal_verify(&zp, &p).await?;
-        let status = if out == CallbackOutcome::Unknown { "pending" } else { "processed" };
-        self.record("zarinpal", &event, Some(p.id), query, status, None).await?;
+        let status = if out == CallbackOutcome::Unknown {
+            "pending"
+        } else {
+            "processed"
+        };
+        self.record("zarinpal", &event, Some(p.id), query, status, None)
+            .await?;
         Ok(out)
     }
 
@@ -327,60 +499,152 @@ impl App {
     /// as a hint: the payment is fetched again and its fetched status and amount decide.
     /// `Err(Unavailable)` asks YooKassa to deliver again later.
     pub async fn yookassa_webhook(&self, source: IpAddr, body: &[u8]) -> AppResult<()> {
-        let yk = self.gateways().yookassa.clone().ok_or_else(|| unavailable("YooKassa"))?;
+        let yk = self
+            .gateways()
+            .yookassa
+            .clone()
+            .ok_or_else(|| unavailable("YooKassa"))?;
         let text = String::from_utf8_lossy(body).into_owned();
         let digest = hex::encode(sha2::Sha256::digest(body));
         if !yk.source_allowed(source) {
-            self.record("yookassa", &format!("forged:{digest}"), None, &text, "failed", Some(&format!("source {source} not allowed"))).await?;
-            return Err(AppError::new(ErrorCode::PermissionDenied, "notifications are accepted from YooKassa only"));
+            self.record(
+                "yookassa",
+                &format!("forged:{digest}"),
+                None,
+                &text,
+                "failed",
+                Some(&format!("source {source} not allowed")),
+            )
+            .await?;
+            return Err(AppError::new(
+                ErrorCode::PermissionDenied,
+                "notifications are accepted from YooKassa only",
+            ));
         }
         let n = match yookassa::parse_notification(body) {
             Ok(n) => n,
             Err(e) => {
-                self.record("yookassa", &format!("bad:{digest}"), None, &text, "failed", Some(&e.to_string())).await?;
-                return Err(AppError::new(ErrorCode::MalformedRequest, "not a YooKassa notification"));
+                self.record(
+                    "yookassa",
+                    &format!("bad:{digest}"),
+                    None,
+                    &text,
+                    "failed",
+                    Some(&e.to_string()),
+                )
+                .await?;
+                return Err(AppError::new(
+                    ErrorCode::MalformedRequest,
+                    "not a YooKassa notification",
+                ));
             }
         };
         let event = format!("{}:{}", n.object_id, n.event);
         if !n.event.starts_with("payment.") {
-            self.record("yookassa", &event, None, &text, "ignored", None).await?;
+            self.record("yookassa", &event, None, &text, "ignored", None)
+                .await?;
             return Ok(());
         }
         let fetched = match yk.get_payment(&n.object_id).await {
             Ok(f) => f,
             Err(e) if e.is_retryable() => {
-                self.record("yookassa", &event, None, &text, "pending", Some(&e.to_string())).await?;
-                return Err(AppError::new(ErrorCode::Unavailable, "YooKassa did not answer; deliver again later"));
+                self.record(
+                    "yookassa",
+                    &event,
+                    None,
+                    &text,
+                    "pending",
+                    Some(&e.to_string()),
+                )
+                .await?;
+                return Err(AppError::new(
+                    ErrorCode::Unavailable,
+                    "YooKassa did not answer; deliver again later",
+                ));
             }
             Err(e) => {
-                self.record("yookassa", &event, None, &text, "failed", Some(&format!("re-fetch refused: {e}"))).await?;
-                return Err(AppError::new(ErrorCode::PaymentNotFound, "YooKassa does not know this payment"));
+                self.record(
+                    "yookassa",
+                    &event,
+                    None,
+                    &text,
+                    "failed",
+                    Some(&format!("re-fetch refused: {e}")),
+                )
+                .await?;
+                return Err(AppError::new(
+                    ErrorCode::PaymentNotFound,
+                    "YooKassa does not know this payment",
+                ));
             }
         };
-        let Some(p) = repo::payment_by_ref(self.db().read().await?.conn(), "yookassa", &fetched.id).await? else {
-            self.record("yookassa", &event, None, &text, "ignored", Some("not a payment of this shop")).await?;
+        let Some(p) =
+            repo::payment_by_ref(self.db().read().await?.conn(), "yookassa", &fetched.id).await?
+        else {
+            self.record(
+                "yookassa",
+                &event,
+                None,
+                &text,
+                "ignored",
+                Some("not a payment of this shop"),
+            )
+            .await?;
             return Ok(());
         };
         self.yookassa_apply(&p, &fetched, &event, &text).await
     }
 
-    async fn yookassa_apply(&self, p: &PaymentRow, fetched: &yookassa::Payment, event: &str, text: &str) -> AppResult<()> {
+    async fn yookassa_apply(
+        &self,
+        p: &PaymentRow,
+        fetched: &yookassa::Payment,
+        event: &str,
+        text: &str,
+    ) -> AppResult<()> {
         match fetched.status {
             yookassa::PaymentStatus::Succeeded => {
                 if fetched.amount != money_of(p)? {
-                    self.record("yookassa", event, Some(p.id), text, "failed", Some(&format!("amount {} differs from ours {}", fetched.amount, money_of(p)?))).await?;
+                    self.record(
+                        "yookassa",
+                        event,
+                        Some(p.id),
+                        text,
+                        "failed",
+                        Some(&format!(
+                            "amount {} differs from ours {}",
+                            fetched.amount,
+                            money_of(p)?
+                        )),
+                    )
+                    .await?;
                     return Ok(());
                 }
-                self.confirm_from_gateway(p.id, &Approval::default()).await?;
-                self.record("yookassa", event, Some(p.id), text, "processed", None).await?;
+                self.confirm_from_gateway(p.id, &Approval::default())
+                    .await?;
+                self.record("yookassa", event, Some(p.id), text, "processed", None)
+                    .await?;
             }
             yookassa::PaymentStatus::Canceled => {
-                let reason = fetched.cancellation_reason.clone().unwrap_or_else(|| "canceled".into());
-                self.gateway_close(p.id, "rejected", &format!("yookassa: {reason}")).await?;
-                self.record("yookassa", event, Some(p.id), text, "processed", None).await?;
+                let reason = fetched
+                    .cancellation_reason
+                    .clone()
+                    .unwrap_or_else(|| "canceled".into());
+                self.gateway_close(p.id, "rejected", &format!("yookassa: {reason}"))
+                    .await?;
+                self.record("yookassa", event, Some(p.id), text, "processed", None)
+                    .await?;
             }
             _ => {
-                self.record("yookassa", event, Some(p.id), text, "ignored", Some("not final yet")).await?;
+                self.record(
+                    "yookassa",
+                    event,
+                    Some(p.id),
+                    text,
+                    "ignored",
+                    Some("not final yet"),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -389,63 +653,154 @@ impl App {
     /// A Crypto Pay webhook: the signature over the raw body must match, then the invoice
     /// is fetched again and its amount compared with ours.
     pub async fn cryptopay_webhook(&self, signature: Option<&str>, body: &[u8]) -> AppResult<()> {
-        let cp = self.gateways().cryptopay.clone().ok_or_else(|| unavailable("Crypto Pay"))?;
+        let cp = self
+            .gateways()
+            .cryptopay
+            .clone()
+            .ok_or_else(|| unavailable("Crypto Pay"))?;
         let text = String::from_utf8_lossy(body).into_owned();
         let digest = hex::encode(sha2::Sha256::digest(body));
         let token = self.gateways().cryptopay_token.clone().unwrap_or_default();
         if !signature.is_some_and(|s| cryptopay::verify_signature(&token, body, s)) {
-            self.record("cryptopay", &format!("forged:{digest}"), None, &text, "failed", Some("bad or missing signature")).await?;
+            self.record(
+                "cryptopay",
+                &format!("forged:{digest}"),
+                None,
+                &text,
+                "failed",
+                Some("bad or missing signature"),
+            )
+            .await?;
             return Err(AppError::new(ErrorCode::Unauthenticated, "bad signature"));
         }
         let u = match cryptopay::parse_webhook(body) {
             Ok(u) => u,
             Err(e) => {
-                self.record("cryptopay", &format!("bad:{digest}"), None, &text, "failed", Some(&e.to_string())).await?;
-                return Err(AppError::new(ErrorCode::MalformedRequest, "not a Crypto Pay update"));
+                self.record(
+                    "cryptopay",
+                    &format!("bad:{digest}"),
+                    None,
+                    &text,
+                    "failed",
+                    Some(&e.to_string()),
+                )
+                .await?;
+                return Err(AppError::new(
+                    ErrorCode::MalformedRequest,
+                    "not a Crypto Pay update",
+                ));
             }
         };
         let event = u.update_id.to_string();
-        let Some(p) = repo::payment_by_ref(self.db().read().await?.conn(), "cryptopay", &u.invoice.invoice_id.to_string()).await? else {
-            self.record("cryptopay", &event, None, &text, "failed", Some("unknown invoice")).await?;
+        let Some(p) = repo::payment_by_ref(
+            self.db().read().await?.conn(),
+            "cryptopay",
+            &u.invoice.invoice_id.to_string(),
+        )
+        .await?
+        else {
+            self.record(
+                "cryptopay",
+                &event,
+                None,
+                &text,
+                "failed",
+                Some("unknown invoice"),
+            )
+            .await?;
             return Ok(());
         };
         if u.update_type != "invoice_paid" {
-            self.record("cryptopay", &event, Some(p.id), &text, "ignored", None).await?;
+            self.record("cryptopay", &event, Some(p.id), &text, "ignored", None)
+                .await?;
             return Ok(());
         }
         let fetched = match cp.get_invoices(&[u.invoice.invoice_id], None).await {
             Ok(mut v) if !v.is_empty() => v.remove(0),
             Ok(_) => {
-                self.record("cryptopay", &event, Some(p.id), &text, "failed", Some("Crypto Pay does not know the invoice")).await?;
+                self.record(
+                    "cryptopay",
+                    &event,
+                    Some(p.id),
+                    &text,
+                    "failed",
+                    Some("Crypto Pay does not know the invoice"),
+                )
+                .await?;
                 return Ok(());
             }
             Err(e) => {
-                self.record("cryptopay", &event, Some(p.id), &text, "pending", Some(&e.to_string())).await?;
-                return Err(AppError::new(ErrorCode::Unavailable, "Crypto Pay did not answer; deliver again later"));
+                self.record(
+                    "cryptopay",
+                    &event,
+                    Some(p.id),
+                    &text,
+                    "pending",
+                    Some(&e.to_string()),
+                )
+                .await?;
+                return Err(AppError::new(
+                    ErrorCode::Unavailable,
+                    "Crypto Pay did not answer; deliver again later",
+                ));
             }
         };
         self.cryptopay_apply(&p, &fetched, &event, &text).await
     }
 
-    async fn cryptopay_apply(&self, p: &PaymentRow, inv: &cryptopay::Invoice, event: &str, text: &str) -> AppResult<()> {
+    async fn cryptopay_apply(
+        &self,
+        p: &PaymentRow,
+        inv: &cryptopay::Invoice,
+        event: &str,
+        text: &str,
+    ) -> AppResult<()> {
         match inv.status {
             InvoiceStatus::Paid => {
-                let ok = inv.amount_money().is_ok_and(|m| m == money_of(p).unwrap_or(m))
+                let ok = inv
+                    .amount_money()
+                    .is_ok_and(|m| m == money_of(p).unwrap_or(m))
                     && inv.payload.as_deref().and_then(payment_of_payload) == Some(p.id);
                 if !ok {
-                    self.record("cryptopay", event, Some(p.id), text, "failed", Some("amount or payload differs from ours")).await?;
+                    self.record(
+                        "cryptopay",
+                        event,
+                        Some(p.id),
+                        text,
+                        "failed",
+                        Some("amount or payload differs from ours"),
+                    )
+                    .await?;
                     return Ok(());
                 }
                 let raw = json!({ "paid_asset": inv.paid_asset, "paid_amount": inv.paid_amount, "paid_at": inv.paid_at }).to_string();
-                self.confirm_from_gateway(p.id, &Approval { raw: Some(&raw), ..Approval::default() }).await?;
-                self.record("cryptopay", event, Some(p.id), text, "processed", None).await?;
+                self.confirm_from_gateway(
+                    p.id,
+                    &Approval {
+                        raw: Some(&raw),
+                        ..Approval::default()
+                    },
+                )
+                .await?;
+                self.record("cryptopay", event, Some(p.id), text, "processed", None)
+                    .await?;
             }
             InvoiceStatus::Expired => {
-                self.gateway_close(p.id, "expired", "the invoice expired").await?;
-                self.record("cryptopay", event, Some(p.id), text, "processed", None).await?;
+                self.gateway_close(p.id, "expired", "the invoice expired")
+                    .await?;
+                self.record("cryptopay", event, Some(p.id), text, "processed", None)
+                    .await?;
             }
             InvoiceStatus::Active => {
-                self.record("cryptopay", event, Some(p.id), text, "ignored", Some("not paid yet")).await?;
+                self.record(
+                    "cryptopay",
+                    event,
+                    Some(p.id),
+                    text,
+                    "ignored",
+                    Some("not paid yet"),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -453,36 +808,76 @@ impl App {
 
     /// Answers a Stars pre-checkout query: yes only for an open attempt of this customer
     /// with exactly this amount. Must run within Telegram's 10 seconds, so it only reads.
-    pub async fn stars_pre_checkout(&self, id: &str, from_id: i64, currency: &str, total: i64, payload: &str) -> AppResult<()> {
-        let tg = self.gateways().telegram.clone().ok_or_else(|| unavailable("Telegram Stars"))?;
+    pub async fn stars_pre_checkout(
+        &self,
+        id: &str,
+        from_id: i64,
+        currency: &str,
+        total: i64,
+        payload: &str,
+    ) -> AppResult<()> {
+        let tg = self
+            .gateways()
+            .telegram
+            .clone()
+            .ok_or_else(|| unavailable("Telegram Stars"))?;
         let verdict = self.check_stars(from_id, currency, total, payload).await;
         let (ok, msg) = match &verdict {
             Ok(_) => (true, None),
             Err(e) => (false, Some(e.message.as_str())),
         };
-        tg.answer_pre_checkout_query(id, ok, msg).await.map_err(|e| gateway_failed(&e))?;
+        tg.answer_pre_checkout_query(id, ok, msg)
+            .await
+            .map_err(|e| gateway_failed(&e))?;
         Ok(())
     }
 
-    async fn check_stars(&self, from_id: i64, currency: &str, total: i64, payload: &str) -> AppResult<PaymentRow> {
-        let pid = payment_of_payload(payload).ok_or_else(|| AppError::new(ErrorCode::PaymentNotFound, "This invoice is not ours."))?;
+    async fn check_stars(
+        &self,
+        from_id: i64,
+        currency: &str,
+        total: i64,
+        payload: &str,
+    ) -> AppResult<PaymentRow> {
+        let pid = payment_of_payload(payload).ok_or_else(|| {
+            AppError::new(ErrorCode::PaymentNotFound, "This invoice is not ours.")
+        })?;
         let mut c = self.db().read().await?;
-        let p = repo::get_payment(c.conn(), pid, false).await?.ok_or_else(payment_not_found)?;
+        let p = repo::get_payment(c.conn(), pid, false)
+            .await?
+            .ok_or_else(payment_not_found)?;
         let user = users_repo::get(c.conn(), p.user_id).await?;
         if p.method != "stars" || user.and_then(|u| u.telegram_id) != Some(from_id) {
-            return Err(AppError::new(ErrorCode::PaymentNotFound, "This invoice belongs to someone else."));
+            return Err(AppError::new(
+                ErrorCode::PaymentNotFound,
+                "This invoice belongs to someone else.",
+            ));
         }
         if !(p.status == "pending" || p.status == "created") {
-            return Err(AppError::new(ErrorCode::InvalidPaymentTransition, "This invoice is no longer open; please start again."));
+            return Err(AppError::new(
+                ErrorCode::InvalidPaymentTransition,
+                "This invoice is no longer open; please start again.",
+            ));
         }
         if currency != "XTR" || total != p.amount_minor {
-            return Err(AppError::new(ErrorCode::InvalidPaymentTransition, "The price changed; please start again."));
+            return Err(AppError::new(
+                ErrorCode::InvalidPaymentTransition,
+                "The price changed; please start again.",
+            ));
         }
         Ok(p)
     }
 
     /// A `successful_payment` for Stars: the only signal to deliver on.
-    pub async fn stars_paid(&self, from_id: i64, currency: &str, total: i64, payload: &str, charge_id: &str, provider_charge_id: &str) -> AppResult<()> {
+    pub async fn stars_paid(
+        &self,
+        from_id: i64,
+        currency: &str,
+        total: i64,
+        payload: &str,
+        charge_id: &str,
+        provider_charge_id: &str,
+    ) -> AppResult<()> {
         let text = json!({ "from": from_id, "currency": currency, "total": total, "payload": payload, "charge": charge_id }).to_string();
         let pid = payment_of_payload(payload);
         let p = match pid {
@@ -490,18 +885,43 @@ impl App {
             None => None,
         };
         let Some(p) = p.filter(|p| p.method == "stars") else {
-            self.record("stars", charge_id, None, &text, "failed", Some("unknown payload")).await?;
+            self.record(
+                "stars",
+                charge_id,
+                None,
+                &text,
+                "failed",
+                Some("unknown payload"),
+            )
+            .await?;
             return Ok(());
         };
         if currency != "XTR" || total != p.amount_minor {
             // Telegram took the money; never lose it: keep it as a failed event for staff.
-            self.record("stars", charge_id, Some(p.id), &text, "failed", Some("amount differs from ours")).await?;
+            self.record(
+                "stars",
+                charge_id,
+                Some(p.id),
+                &text,
+                "failed",
+                Some("amount differs from ours"),
+            )
+            .await?;
             return Ok(());
         }
         let provider = (!provider_charge_id.is_empty()).then_some(provider_charge_id);
-        self.confirm_from_gateway(p.id, &Approval { by: None, gateway_ref: Some(charge_id), bank_ref: provider, raw: Some(&text) })
+        self.confirm_from_gateway(
+            p.id,
+            &Approval {
+                by: None,
+                gateway_ref: Some(charge_id),
+                bank_ref: provider,
+                raw: Some(&text),
+            },
+        )
+        .await?;
+        self.record("stars", charge_id, Some(p.id), &text, "processed", None)
             .await?;
-        self.record("stars", charge_id, Some(p.id), &text, "processed", None).await?;
         Ok(())
     }
 
@@ -509,10 +929,15 @@ impl App {
     /// payments) while no Telegram bot front runs in this process. Handlers are
     /// idempotent, so updates re-read after a restart do no harm.
     pub async fn run_payment_updates(self) {
-        let Some(tg) = self.gateways().telegram.clone() else { return };
+        let Some(tg) = self.gateways().telegram.clone() else {
+            return;
+        };
         let mut offset = 0i64;
         loop {
-            match tg.get_updates(offset, 25, &["pre_checkout_query", "message"]).await {
+            match tg
+                .get_updates(offset, 25, &["pre_checkout_query", "message"])
+                .await
+            {
                 Ok(updates) => {
                     for u in updates {
                         offset = offset.max(u.update_id + 1);
@@ -521,7 +946,9 @@ impl App {
                         }
                     }
                 }
-                Err(GatewayError::RateLimited { retry_after, .. }) => tokio::time::sleep(retry_after).await,
+                Err(GatewayError::RateLimited { retry_after, .. }) => {
+                    tokio::time::sleep(retry_after).await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "getUpdates failed");
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -533,26 +960,62 @@ impl App {
     /// Handles one Bot API update that concerns payments; others are ignored here.
     pub async fn handle_payment_update(&self, kind: UpdateKind) -> AppResult<()> {
         match kind {
-            UpdateKind::PreCheckoutQuery { id, from_id, currency, total_amount, invoice_payload } => {
-                self.stars_pre_checkout(&id, from_id, &currency, total_amount, &invoice_payload).await
+            UpdateKind::PreCheckoutQuery {
+                id,
+                from_id,
+                currency,
+                total_amount,
+                invoice_payload,
+            } => {
+                self.stars_pre_checkout(&id, from_id, &currency, total_amount, &invoice_payload)
+                    .await
             }
-            UpdateKind::SuccessfulPayment { from_id, currency, total_amount, invoice_payload, telegram_payment_charge_id, provider_payment_charge_id, .. } => {
-                self.stars_paid(from_id, &currency, total_amount, &invoice_payload, &telegram_payment_charge_id, &provider_payment_charge_id).await
+            UpdateKind::SuccessfulPayment {
+                from_id,
+                currency,
+                total_amount,
+                invoice_payload,
+                telegram_payment_charge_id,
+                provider_payment_charge_id,
+                ..
+            } => {
+                self.stars_paid(
+                    from_id,
+                    &currency,
+                    total_amount,
+                    &invoice_payload,
+                    &telegram_payment_charge_id,
+                    &provider_payment_charge_id,
+                )
+                .await
             }
             _ => Ok(()),
         }
     }
 
     /// Sends money back through the gateway; returns the gateway's refund reference.
-    pub(crate) async fn refund_at_gateway(&self, p: &PaymentRow, amount: i64, reason: &str) -> AppResult<String> {
+    pub(crate) async fn refund_at_gateway(
+        &self,
+        p: &PaymentRow,
+        amount: i64,
+        reason: &str,
+    ) -> AppResult<String> {
         let g = self.gateways().clone();
         let full = amount == p.amount_minor - p.refunded_minor && p.refunded_minor == 0;
-        let gref = p.gateway_ref.clone().ok_or_else(|| AppError::new(ErrorCode::InvalidPaymentTransition, "the payment has no gateway reference"))?;
+        let gref = p.gateway_ref.clone().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidPaymentTransition,
+                "the payment has no gateway reference",
+            )
+        })?;
         match PaymentMethod::parse(&p.method)? {
             PaymentMethod::Zarinpal => {
                 let zp = g.zarinpal.ok_or_else(|| unavailable("Zarinpal"))?;
                 if !full {
-                    return Err(AppError::field("amount_minor", "Zarinpal only reverses a whole payment"));
+                    return Err(AppError::field(
+                        "amount_minor",
+                        "Zarinpal only reverses a whole payment",
+                    ));
                 }
                 zp.reverse(&gref).await.map_err(|e| gateway_failed(&e))?;
                 Ok(format!("reverse:{gref}"))
@@ -561,7 +1024,10 @@ impl App {
                 let yk = g.yookassa.ok_or_else(|| unavailable("YooKassa"))?;
                 let req = yookassa::CreateRefund {
                     payment_id: gref,
-                    amount: Money { amount_minor: amount, currency: Currency::parse(&p.currency)? },
+                    amount: Money {
+                        amount_minor: amount,
+                        currency: Currency::parse(&p.currency)?,
+                    },
                     description: reason.chars().take(250).collect(),
                     customer_email: None,
                     customer_phone: None,
@@ -569,22 +1035,38 @@ impl App {
                 };
                 // The same refund asked twice (a retry after a timeout) keeps one key.
                 let key = format!("mrjbot-refund-{}-{}", p.id, p.refunded_minor);
-                let r = yk.create_refund(&req, &key).await.map_err(|e| gateway_failed(&e))?;
+                let r = yk
+                    .create_refund(&req, &key)
+                    .await
+                    .map_err(|e| gateway_failed(&e))?;
                 Ok(r.id)
             }
             PaymentMethod::Stars => {
                 let tg = g.telegram.ok_or_else(|| unavailable("Telegram Stars"))?;
                 if !full {
-                    return Err(AppError::field("amount_minor", "Stars payments are refunded whole"));
+                    return Err(AppError::field(
+                        "amount_minor",
+                        "Stars payments are refunded whole",
+                    ));
                 }
                 let user = users_repo::get(self.db().read().await?.conn(), p.user_id)
                     .await?
                     .and_then(|u| u.telegram_id)
-                    .ok_or_else(|| AppError::new(ErrorCode::InvalidPaymentTransition, "the customer has no Telegram account"))?;
-                tg.refund_star_payment(user, &gref).await.map_err(|e| gateway_failed(&e))?;
+                    .ok_or_else(|| {
+                        AppError::new(
+                            ErrorCode::InvalidPaymentTransition,
+                            "the customer has no Telegram account",
+                        )
+                    })?;
+                tg.refund_star_payment(user, &gref)
+                    .await
+                    .map_err(|e| gateway_failed(&e))?;
                 Ok(gref)
             }
-            m => Err(AppError::new(ErrorCode::PaymentMethodUnavailable, format!("{m} cannot refund by itself"))),
+            m => Err(AppError::new(
+                ErrorCode::PaymentMethodUnavailable,
+                format!("{m} cannot refund by itself"),
+            )),
         }
     }
 
@@ -610,27 +1092,64 @@ impl App {
             });
         }
         if let Some(yk) = &g.yookassa {
-            let open = repo::open_payments(self.db().read().await?.conn(), &["yookassa"], now - 60_000, 100).await?;
+            let open = repo::open_payments(
+                self.db().read().await?.conn(),
+                &["yookassa"],
+                now - 60_000,
+                100,
+            )
+            .await?;
             for p in open {
-                let Some(id) = p.gateway_ref.clone() else { continue };
+                let Some(id) = p.gateway_ref.clone() else {
+                    continue;
+                };
                 match yk.get_payment(&id).await {
                     Ok(f) => {
-                        self.yookassa_apply(&p, &f, &format!("{id}:reconcile:{}", f.status.as_str()), "reconciliation").await?;
+                        self.yookassa_apply(
+                            &p,
+                            &f,
+                            &format!("{id}:reconcile:{}", f.status.as_str()),
+                            "reconciliation",
+                        )
+                        .await?;
                         changed += 1;
                     }
-                    Err(e) => tracing::info!(payment = p.id, error = %e, "yookassa reconciliation: no answer"),
+                    Err(e) => {
+                        tracing::info!(payment = p.id, error = %e, "yookassa reconciliation: no answer")
+                    }
                 }
             }
         }
         if let Some(cp) = &g.cryptopay {
-            let open = repo::open_payments(self.db().read().await?.conn(), &["cryptopay"], now - 60_000, 100).await?;
-            let ids: Vec<i64> = open.iter().filter_map(|p| p.gateway_ref.as_deref()?.parse().ok()).collect();
+            let open = repo::open_payments(
+                self.db().read().await?.conn(),
+                &["cryptopay"],
+                now - 60_000,
+                100,
+            )
+            .await?;
+            let ids: Vec<i64> = open
+                .iter()
+                .filter_map(|p| p.gateway_ref.as_deref()?.parse().ok())
+                .collect();
             if !ids.is_empty() {
                 match cp.get_invoices(&ids, None).await {
                     Ok(invoices) => {
                         for inv in invoices {
-                            if let Some(p) = open.iter().find(|p| p.gateway_ref.as_deref() == Some(&inv.invoice_id.to_string())) {
-                                self.cryptopay_apply(p, &inv, &format!("reconcile:{}:{}", inv.invoice_id, inv.status.as_str()), "reconciliation").await?;
+                            if let Some(p) = open.iter().find(|p| {
+                                p.gateway_ref.as_deref() == Some(&inv.invoice_id.to_string())
+                            }) {
+                                self.cryptopay_apply(
+                                    p,
+                                    &inv,
+                                    &format!(
+                                        "reconcile:{}:{}",
+                                        inv.invoice_id,
+                                        inv.status.as_str()
+                                    ),
+                                    "reconciliation",
+                                )
+                                .await?;
                                 changed += 1;
                             }
                         }
@@ -648,16 +1167,31 @@ impl App {
         // Paid at the bank but never verified (the browser never came back).
         if let Ok(list) = zp.unverified().await {
             for u in list {
-                let Some(p) = repo::payment_by_ref(self.db().read().await?.conn(), "zarinpal", &u.authority).await? else { continue };
-                if !matches!(p.status.as_str(), "approved" | "refunded") && self.zarinpal_verify(zp, &p).await? != CallbackOutcome::Unknown {
+                let Some(p) =
+                    repo::payment_by_ref(self.db().read().await?.conn(), "zarinpal", &u.authority)
+                        .await?
+                else {
+                    continue;
+                };
+                if !matches!(p.status.as_str(), "approved" | "refunded")
+                    && self.zarinpal_verify(zp, &p).await? != CallbackOutcome::Unknown
+                {
                     n += 1;
                 }
             }
         }
         let now = self.now().millis();
-        let open = repo::open_payments(self.db().read().await?.conn(), &["zarinpal"], now - 120_000, 100).await?;
+        let open = repo::open_payments(
+            self.db().read().await?.conn(),
+            &["zarinpal"],
+            now - 120_000,
+            100,
+        )
+        .await?;
         for p in open {
-            let Some(authority) = p.gateway_ref.clone() else { continue };
+            let Some(authority) = p.gateway_ref.clone() else {
+                continue;
+            };
             match zp.inquiry(&authority).await {
                 Ok(InquiryStatus::Paid | InquiryStatus::Verified) => {
                     if self.zarinpal_verify(zp, &p).await? != CallbackOutcome::Unknown {
@@ -665,7 +1199,10 @@ impl App {
                     }
                 }
                 Ok(InquiryStatus::Failed | InquiryStatus::Reversed) => {
-                    if self.gateway_close(p.id, "rejected", "failed at the bank").await? {
+                    if self
+                        .gateway_close(p.id, "rejected", "failed at the bank")
+                        .await?
+                    {
                         n += 1;
                     }
                 }

@@ -318,7 +318,9 @@ impl App {
             None => actor.user_id.ok_or_else(AppError::denied),
             Some(u) if actor.is(u) => Ok(u),
             Some(u) => {
-                if actor.can(Permission::SubscriptionsWrite) || actor.can(Permission::PaymentsApprove) {
+                if actor.can(Permission::SubscriptionsWrite)
+                    || actor.can(Permission::PaymentsApprove)
+                {
                     Ok(u)
                 } else {
                     Err(AppError::denied())
@@ -354,9 +356,17 @@ impl App {
                 let amount = input
                     .amount_minor
                     .filter(|a| (1..=MAX_TOPUP_MINOR).contains(a))
-                    .ok_or_else(|| AppError::field("amount_minor", "a positive amount is required for a top-up"))?;
+                    .ok_or_else(|| {
+                        AppError::field(
+                            "amount_minor",
+                            "a positive amount is required for a top-up",
+                        )
+                    })?;
                 if !PaymentMethod::Wallet.accepts(input.currency) {
-                    return Err(AppError::field("currency", "the wallet does not hold this currency"));
+                    return Err(AppError::field(
+                        "currency",
+                        "the wallet does not hold this currency",
+                    ));
                 }
                 if input.discount_code.is_some() {
                     return Err(AppError::field("discount_code", "top-ups take no discount"));
@@ -365,12 +375,20 @@ impl App {
             }
             OrderKind::Purchase | OrderKind::Renewal => {
                 let sub = match (input.kind, input.subscription_id) {
-                    (OrderKind::Renewal, Some(s)) => Some(self.own_subscription(tx.conn(), user_id, s).await?),
+                    (OrderKind::Renewal, Some(s)) => {
+                        Some(self.own_subscription(tx.conn(), user_id, s).await?)
+                    }
                     (OrderKind::Renewal, None) => {
-                        return Err(AppError::field("subscription_id", "name the subscription to renew"));
+                        return Err(AppError::field(
+                            "subscription_id",
+                            "name the subscription to renew",
+                        ));
                     }
                     (_, Some(_)) => {
-                        return Err(AppError::field("subscription_id", "a purchase creates a new subscription"));
+                        return Err(AppError::field(
+                            "subscription_id",
+                            "a purchase creates a new subscription",
+                        ));
                     }
                     _ => None,
                 };
@@ -395,16 +413,28 @@ impl App {
                     .get(input.currency.code())
                     .copied()
                     .ok_or_else(|| {
-                        AppError::new(ErrorCode::PlanUnavailable, format!("extra traffic is not sold in {}", input.currency))
+                        AppError::new(
+                            ErrorCode::PlanUnavailable,
+                            format!("extra traffic is not sold in {}", input.currency),
+                        )
                     })?;
                 let amount = per
                     .checked_mul(gib)
                     .ok_or_else(|| AppError::field("addon_gib", "too large"))?;
                 details = json!({ "addon_bytes": gib * (1 << 30) });
-                (sub.plan_id, Some(sub.id), Money::new(amount, input.currency)?)
+                (
+                    sub.plan_id,
+                    Some(sub.id),
+                    Money::new(amount, input.currency)?,
+                )
             }
         };
-        let (discount_code_id, discount) = match input.discount_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        let (discount_code_id, discount) = match input
+            .discount_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             Some(code) => {
                 let (id, off) = self
                     .apply_discount(tx.conn(), code, user_id, plan_id, price, now)
@@ -437,8 +467,16 @@ impl App {
         if let Some(code_id) = discount_code_id {
             repo::insert_redemption(tx.conn(), code_id, user_id, row.id, now.millis()).await?;
         }
-        self.audit(tx.conn(), actor, "order.create", "order", Some(row.id), None::<&()>, Some(&row))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "order.create",
+            "order",
+            Some(row.id),
+            None::<&()>,
+            Some(&row),
+        )
+        .await?;
         tx.commit().await?;
         row.try_into()
     }
@@ -452,21 +490,36 @@ impl App {
         subs_repo::get(c, id)
             .await?
             .filter(|s| s.user_id == user_id)
-            .ok_or_else(|| AppError::field("subscription_id", "no such subscription of this customer"))
+            .ok_or_else(|| {
+                AppError::field("subscription_id", "no such subscription of this customer")
+            })
     }
 
-    async fn plan_price(&self, mut c: Conn<'_>, plan_id: i64, currency: Currency) -> AppResult<Money> {
+    async fn plan_price(
+        &self,
+        mut c: Conn<'_>,
+        plan_id: i64,
+        currency: Currency,
+    ) -> AppResult<Money> {
         let plan = plans_repo::get(c.reborrow(), plan_id)
             .await?
             .ok_or_else(|| AppError::field("plan_id", "no such plan"))?;
         if !plan.is_active {
-            return Err(AppError::new(ErrorCode::PlanUnavailable, "this plan is not sold any more"));
+            return Err(AppError::new(
+                ErrorCode::PlanUnavailable,
+                "this plan is not sold any more",
+            ));
         }
         let prices = plans_repo::prices(c, &[plan_id]).await?;
         let p = prices
             .iter()
             .find(|p| p.currency == currency.code())
-            .ok_or_else(|| AppError::new(ErrorCode::PlanUnavailable, format!("this plan has no price in {currency}")))?;
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::PlanUnavailable,
+                    format!("this plan has no price in {currency}"),
+                )
+            })?;
         Ok(Money::new(p.amount_minor, currency)?)
     }
 
@@ -496,7 +549,12 @@ impl App {
         }
         let page = page.page(&["id", "created_at", "amount_minor"], "id")?;
         let (rows, total) = repo::list_orders(self.db().read().await?.conn(), &f, page).await?;
-        Ok((rows.into_iter().map(OrderView::try_from).collect::<AppResult<_>>()?, total))
+        Ok((
+            rows.into_iter()
+                .map(OrderView::try_from)
+                .collect::<AppResult<_>>()?,
+            total,
+        ))
     }
 
     /// Cancels an unpaid order (and its open attempts); its discount use is given back.
@@ -507,30 +565,64 @@ impl App {
             .await?
             .filter(|o| actor.is(o.user_id) || actor.can(Permission::PaymentsApprove))
             .ok_or_else(order_not_found)?;
-        if !repo::set_order_status(tx.conn(), id, &["created", "pending"], "cancelled", now.millis()).await? {
-            return Err(transition(format!("an order that is {} cannot be cancelled", o.status)));
+        if !repo::set_order_status(
+            tx.conn(),
+            id,
+            &["created", "pending"],
+            "cancelled",
+            now.millis(),
+        )
+        .await?
+        {
+            return Err(transition(format!(
+                "an order that is {} cannot be cancelled",
+                o.status
+            )));
         }
         for p in repo::payments_of_order(tx.conn(), id).await? {
-            repo::close_payment(tx.conn(), p.id, &["created", "pending"], "rejected", Some("order cancelled"), None, now.millis())
-                .await?;
+            repo::close_payment(
+                tx.conn(),
+                p.id,
+                &["created", "pending"],
+                "rejected",
+                Some("order cancelled"),
+                None,
+                now.millis(),
+            )
+            .await?;
         }
         repo::release_redemption(tx.conn(), id, now.millis()).await?;
-        self.audit(tx.conn(), actor, "order.cancel", "order", Some(id), Some(&o), None::<&()>)
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "order.cancel",
+            "order",
+            Some(id),
+            Some(&o),
+            None::<&()>,
+        )
+        .await?;
         tx.commit().await?;
         self.get_order(actor, id).await
     }
 
     /// Starts paying an order with a method: reserves a card, asks the gateway for a
     /// payment page or an invoice, or pays from the wallet at once.
-    pub async fn pay_order(&self, actor: &Actor, order_id: i64, req: PayRequest) -> AppResult<PaymentView> {
+    pub async fn pay_order(
+        &self,
+        actor: &Actor,
+        order_id: i64,
+        req: PayRequest,
+    ) -> AppResult<PaymentView> {
         let order = repo::get_order(self.db().read().await?.conn(), order_id, false)
             .await?
             .filter(|o| actor.is(o.user_id) || actor.can(Permission::PaymentsApprove))
             .ok_or_else(order_not_found)?;
         let status = OrderStatus::parse(&order.status)?;
         if !matches!(status, OrderStatus::Created | OrderStatus::Pending) {
-            return Err(transition(format!("the order is {status}; it cannot be paid")));
+            return Err(transition(format!(
+                "the order is {status}; it cannot be paid"
+            )));
         }
         if order.expires_at.is_some_and(|e| e <= self.now().millis()) {
             return Err(transition("the order expired; place a new one"));
@@ -543,7 +635,10 @@ impl App {
             ));
         }
         if order.kind == OrderKind::Topup.as_str() && req.method == PaymentMethod::Wallet {
-            return Err(AppError::new(ErrorCode::PaymentMethodUnavailable, "a top-up cannot be paid from the wallet"));
+            return Err(AppError::new(
+                ErrorCode::PaymentMethodUnavailable,
+                "a top-up cannot be paid from the wallet",
+            ));
         }
         let view = match req.method {
             PaymentMethod::Wallet => self.pay_from_wallet(actor, &order).await?,
@@ -600,12 +695,20 @@ impl App {
                 ErrorCode::InsufficientFunds,
                 format!(
                     "the wallet holds {} and the order costs {}",
-                    Money { amount_minor: balance, currency: Currency::parse(&order.currency)? },
-                    Money { amount_minor: order.amount_minor, currency: Currency::parse(&order.currency)? }
+                    Money {
+                        amount_minor: balance,
+                        currency: Currency::parse(&order.currency)?
+                    },
+                    Money {
+                        amount_minor: order.amount_minor,
+                        currency: Currency::parse(&order.currency)?
+                    }
                 ),
             ));
         }
-        let p = self.new_attempt(tx.conn(), order, PaymentMethod::Wallet, None, None).await?;
+        let p = self
+            .new_attempt(tx.conn(), order, PaymentMethod::Wallet, None, None)
+            .await?;
         if order.amount_minor > 0 {
             repo::ledger_append(
                 tx.conn(),
@@ -625,13 +728,29 @@ impl App {
             .await?;
         }
         let outcome = self
-            .confirm(tx.conn(), p.id, ConfirmedBy::Gateway, &Approval { by: actor.user_id, ..Approval::default() })
+            .confirm(
+                tx.conn(),
+                p.id,
+                ConfirmedBy::Gateway,
+                &Approval {
+                    by: actor.user_id,
+                    ..Approval::default()
+                },
+            )
             .await?;
         if outcome != Confirmed::Now {
             return Err(transition("the order was paid meanwhile"));
         }
-        self.audit(tx.conn(), actor, "payment.wallet", "payment", Some(p.id), None::<&()>, Some(&p))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.wallet",
+            "payment",
+            Some(p.id),
+            None::<&()>,
+            Some(&p),
+        )
+        .await?;
         tx.commit().await?;
         self.wake_outbox();
         self.payment_view(p.id).await
@@ -652,9 +771,16 @@ impl App {
             .ok_or_else(payment_not_found)?;
         let status = PaymentStatus::parse(&p.status)?;
         if status.is_paid() {
-            return Ok(if status == PaymentStatus::Approved { Confirmed::Already } else { Confirmed::Refused });
+            return Ok(if status == PaymentStatus::Approved {
+                Confirmed::Already
+            } else {
+                Confirmed::Refused
+            });
         }
-        let from: Vec<&str> = PaymentStatus::approvable_from(by).iter().map(|s| s.as_str()).collect();
+        let from: Vec<&str> = PaymentStatus::approvable_from(by)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         if !from.contains(&p.status.as_str()) {
             return Ok(Confirmed::Refused);
         }
@@ -667,7 +793,12 @@ impl App {
             .any(|q| q.id != p.id && (q.status == "approved" || q.status == "refunded"));
         let mut outcome = Confirmed::Now;
         let mut target = order.clone();
-        if already_paid || !matches!(order.status.as_str(), "created" | "pending" | "expired" | "cancelled") {
+        if already_paid
+            || !matches!(
+                order.status.as_str(),
+                "created" | "pending" | "expired" | "cancelled"
+            )
+        {
             // Money for an order that is already paid (or was given up on and refunded):
             // keep it as a top-up of the same customer rather than refusing real money.
             let mut topup = OrderRow {
@@ -698,7 +829,15 @@ impl App {
         if !repo::approve_payment(c.reborrow(), p.id, &from, approval, now).await? {
             return Ok(Confirmed::Already);
         }
-        if !repo::set_order_status(c.reborrow(), target.id, &["created", "pending", "expired", "cancelled"], "paid", now).await? {
+        if !repo::set_order_status(
+            c.reborrow(),
+            target.id,
+            &["created", "pending", "expired", "cancelled"],
+            "paid",
+            now,
+        )
+        .await?
+        {
             return Err(AppError::internal(std::io::Error::other(format!(
                 "order {} could not be marked paid",
                 target.id
@@ -719,7 +858,8 @@ impl App {
                     reason: "topup".into(),
                     ref_type: Some("payment".into()),
                     ref_id: Some(p.id),
-                    note: (outcome == Confirmed::ToWallet).then(|| format!("second payment for order {}", order.id)),
+                    note: (outcome == Confirmed::ToWallet)
+                        .then(|| format!("second payment for order {}", order.id)),
                     created_by: None,
                     created_at: now,
                 },
@@ -736,8 +876,15 @@ impl App {
             )
             .await?;
         }
-        let money = Money { amount_minor: p.amount_minor, currency: Currency::parse(&p.currency)? };
-        let key = if outcome == Confirmed::ToWallet { "pay-surplus-to-wallet" } else { "pay-approved" };
+        let money = Money {
+            amount_minor: p.amount_minor,
+            currency: Currency::parse(&p.currency)?,
+        };
+        let key = if outcome == Confirmed::ToWallet {
+            "pay-surplus-to-wallet"
+        } else {
+            "pay-approved"
+        };
         self.notify(
             c,
             target.user_id,
@@ -771,7 +918,12 @@ impl App {
 
     /// Rejects an open payment (card receipt refused, or staff closing an attempt). Final:
     /// a rejected card payment is never approved later by staff.
-    pub async fn reject_payment(&self, actor: &Actor, id: i64, req: RejectRequest) -> AppResult<PaymentView> {
+    pub async fn reject_payment(
+        &self,
+        actor: &Actor,
+        id: i64,
+        req: RejectRequest,
+    ) -> AppResult<PaymentView> {
         actor.require(Permission::PaymentsApprove)?;
         let reason = req.reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
@@ -779,10 +931,25 @@ impl App {
         }
         let now = self.now().millis();
         let mut tx = self.db().begin().await?;
-        let p = repo::get_payment(tx.conn(), id, true).await?.ok_or_else(payment_not_found)?;
-        if !repo::close_payment(tx.conn(), id, &["created", "pending"], "rejected", Some(reason), actor.user_id, now).await? {
+        let p = repo::get_payment(tx.conn(), id, true)
+            .await?
+            .ok_or_else(payment_not_found)?;
+        if !repo::close_payment(
+            tx.conn(),
+            id,
+            &["created", "pending"],
+            "rejected",
+            Some(reason),
+            actor.user_id,
+            now,
+        )
+        .await?
+        {
             return Err(match p.status.as_str() {
-                "approved" | "refunded" => AppError::new(ErrorCode::PaymentAlreadyApproved, "the payment was already approved"),
+                "approved" | "refunded" => AppError::new(
+                    ErrorCode::PaymentAlreadyApproved,
+                    "the payment was already approved",
+                ),
                 s => transition(format!("the payment is {s} already")),
             });
         }
@@ -790,10 +957,24 @@ impl App {
         if p.method == "card" {
             changed.extend(self.end_temporary_service(tx.conn(), p.order_id).await?);
         }
-        self.notify(tx.conn(), p.user_id, "pay-rejected", json!({ "reason": reason, "order": p.order_id }), &format!("pay-rejected:{id}"))
-            .await?;
-        self.audit(tx.conn(), actor, "payment.reject", "payment", Some(id), Some(&p), Some(&json!({ "reason": reason })))
-            .await?;
+        self.notify(
+            tx.conn(),
+            p.user_id,
+            "pay-rejected",
+            json!({ "reason": reason, "order": p.order_id }),
+            &format!("pay-rejected:{id}"),
+        )
+        .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.reject",
+            "payment",
+            Some(id),
+            Some(&p),
+            Some(&json!({ "reason": reason })),
+        )
+        .await?;
         self.commit_changes(tx, &changed).await?;
         self.wake_outbox();
         self.payment_view(id).await
@@ -816,16 +997,16 @@ impl App {
     }
 
     async fn with_card(&self, mut v: PaymentView) -> AppResult<PaymentView> {
-        if let (Some(cid), PaymentMethod::Card, true) = (v.card_id, v.method, v.status.is_open()) {
-            if let Some(card) = repo::get_card(self.db().read().await?.conn(), cid).await? {
-                v.card = Some(CardInstructions {
-                    card_number: card.number,
-                    owner_name: card.owner_name,
-                    bank: card.bank,
-                    amount_minor: v.amount_minor,
-                    expires_at: v.expires_at,
-                });
-            }
+        if let (Some(cid), PaymentMethod::Card, true) = (v.card_id, v.method, v.status.is_open())
+            && let Some(card) = repo::get_card(self.db().read().await?.conn(), cid).await?
+        {
+            v.card = Some(CardInstructions {
+                card_number: card.number,
+                owner_name: card.owner_name,
+                bank: card.bank,
+                amount_minor: v.amount_minor,
+                expires_at: v.expires_at,
+            });
         }
         Ok(v)
     }
@@ -851,11 +1032,21 @@ impl App {
         }
         let page = page.page(&["id", "created_at", "amount_minor", "approved_at"], "id")?;
         let (rows, total) = repo::list_payments(self.db().read().await?.conn(), &f, page).await?;
-        Ok((rows.into_iter().map(PaymentView::try_from).collect::<AppResult<_>>()?, total))
+        Ok((
+            rows.into_iter()
+                .map(PaymentView::try_from)
+                .collect::<AppResult<_>>()?,
+            total,
+        ))
     }
 
     /// The wallet of a customer: one's own, or anyone's with `payments.read`.
-    pub async fn wallet(&self, actor: &Actor, user_id: i64, page: ListParams) -> AppResult<WalletView> {
+    pub async fn wallet(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        page: ListParams,
+    ) -> AppResult<WalletView> {
         if !actor.is(user_id) {
             actor.require(Permission::PaymentsRead)?;
         }
@@ -866,7 +1057,12 @@ impl App {
         let balances = repo::balances(c.conn(), user_id)
             .await?
             .into_iter()
-            .filter_map(|(cur, amount)| Currency::parse(&cur).ok().map(|currency| Balance { currency, amount_minor: amount }))
+            .filter_map(|(cur, amount)| {
+                Currency::parse(&cur).ok().map(|currency| Balance {
+                    currency,
+                    amount_minor: amount,
+                })
+            })
             .collect();
         let pg = page.page(&["id"], "id")?;
         let (rows, total) = repo::ledger_page(c.conn(), user_id, pg.limit, pg.offset).await?;
@@ -892,17 +1088,28 @@ impl App {
 
     /// Staff credit or debit of a wallet (needs `payments.approve`); a debit never takes
     /// the balance below zero.
-    pub async fn adjust_wallet(&self, actor: &Actor, user_id: i64, input: WalletAdjust) -> AppResult<WalletView> {
+    pub async fn adjust_wallet(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        input: WalletAdjust,
+    ) -> AppResult<WalletView> {
         actor.require(Permission::PaymentsApprove)?;
         let note = input.note.trim();
         if note.is_empty() || note.chars().count() > 500 {
             return Err(AppError::field("note", "1 to 500 characters"));
         }
         if input.amount_minor == 0 || input.amount_minor.abs() > MAX_TOPUP_MINOR {
-            return Err(AppError::field("amount_minor", "a non-zero amount within limits"));
+            return Err(AppError::field(
+                "amount_minor",
+                "a non-zero amount within limits",
+            ));
         }
         if !PaymentMethod::Wallet.accepts(input.currency) {
-            return Err(AppError::field("currency", "the wallet does not hold this currency"));
+            return Err(AppError::field(
+                "currency",
+                "the wallet does not hold this currency",
+            ));
         }
         let now = self.now().millis();
         let mut tx = self.db().begin().await?;
@@ -911,7 +1118,10 @@ impl App {
         }
         let balance = repo::balance(tx.conn(), user_id, input.currency.code()).await?;
         if balance + input.amount_minor < 0 {
-            return Err(AppError::new(ErrorCode::InsufficientFunds, "the balance would go below zero"));
+            return Err(AppError::new(
+                ErrorCode::InsufficientFunds,
+                "the balance would go below zero",
+            ));
         }
         let entry = LedgerRow {
             id: 0,
@@ -926,15 +1136,28 @@ impl App {
             created_at: now,
         };
         repo::ledger_append(tx.conn(), &entry).await?;
-        self.audit(tx.conn(), actor, "wallet.adjust", "user", Some(user_id), None::<&()>, Some(&entry))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "wallet.adjust",
+            "user",
+            Some(user_id),
+            None::<&()>,
+            Some(&entry),
+        )
+        .await?;
         tx.commit().await?;
         self.wallet(actor, user_id, ListParams::default()).await
     }
 
     /// Returns money of an approved payment: through the gateway where it can, or into
     /// the wallet. Never more than was paid, whatever the number of calls.
-    pub async fn refund_payment(&self, actor: &Actor, id: i64, req: RefundRequest) -> AppResult<PaymentView> {
+    pub async fn refund_payment(
+        &self,
+        actor: &Actor,
+        id: i64,
+        req: RefundRequest,
+    ) -> AppResult<PaymentView> {
         actor.require(Permission::PaymentsApprove)?;
         let reason = req.reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > 500 {
@@ -949,13 +1172,19 @@ impl App {
         let left = p.amount_minor - p.refunded_minor;
         let amount = req.amount_minor.unwrap_or(left);
         if amount <= 0 || amount > left {
-            return Err(AppError::field("amount_minor", format!("between 1 and {left}")));
+            return Err(AppError::field(
+                "amount_minor",
+                format!("between 1 and {left}"),
+            ));
         }
         let method = PaymentMethod::parse(&p.method)?;
         let gateway_ref = match req.destination {
             RefundDestination::Wallet => {
                 if !PaymentMethod::Wallet.accepts(Currency::parse(&p.currency)?) {
-                    return Err(AppError::new(ErrorCode::PaymentMethodUnavailable, "the wallet does not hold this currency"));
+                    return Err(AppError::new(
+                        ErrorCode::PaymentMethodUnavailable,
+                        "the wallet does not hold this currency",
+                    ));
                 }
                 None
             }
@@ -1009,29 +1238,50 @@ impl App {
             .await?;
         }
         let mut changed = Vec::new();
-        if req.revoke_service {
-            if let Some(sid) = repo::get_order(tx.conn(), p.order_id, false).await?.and_then(|o| o.subscription_id) {
-                changed.extend(self.disable_subscription_in(tx.conn(), sid).await?);
-            }
+        if req.revoke_service
+            && let Some(sid) = repo::get_order(tx.conn(), p.order_id, false)
+                .await?
+                .and_then(|o| o.subscription_id)
+        {
+            changed.extend(self.disable_subscription_in(tx.conn(), sid).await?);
         }
-        let money = Money { amount_minor: amount, currency: Currency::parse(&p.currency)? };
+        let money = Money {
+            amount_minor: amount,
+            currency: Currency::parse(&p.currency)?,
+        };
         self.notify(
             tx.conn(),
             p.user_id,
-            if req.destination == RefundDestination::Wallet { "refund-to-wallet" } else { "refund-to-payer" },
+            if req.destination == RefundDestination::Wallet {
+                "refund-to-wallet"
+            } else {
+                "refund-to-payer"
+            },
             json!({ "amount": money.to_string(), "reason": reason }),
             &format!("refund:{rid}"),
         )
         .await?;
-        self.audit(tx.conn(), actor, "payment.refund", "payment", Some(id), Some(&p), Some(&refund))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "payment.refund",
+            "payment",
+            Some(id),
+            Some(&p),
+            Some(&refund),
+        )
+        .await?;
         self.commit_changes(tx, &changed).await?;
         self.wake_outbox();
         self.payment_view(id).await
     }
 
     /// Disables a subscription inside a transaction (refund with revocation, rejected review).
-    pub(crate) async fn disable_subscription_in(&self, mut c: Conn<'_>, sid: i64) -> AppResult<Option<Changed>> {
+    pub(crate) async fn disable_subscription_in(
+        &self,
+        mut c: Conn<'_>,
+        sid: i64,
+    ) -> AppResult<Option<Changed>> {
         let now = self.now();
         if let Some(mut row) = subs_repo::get_for_update(c.reborrow(), sid).await? {
             let st = crate::subscriptions::state_of(&row);

@@ -13,7 +13,9 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
 use mrjbot_db::money::{self as repo, LedgerRow, OutboxRow};
-use mrjbot_db::{nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo};
+use mrjbot_db::{
+    nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo,
+};
 use mrjbot_domain::subscription::Start;
 use mrjbot_domain::{Bytes, Currency, Money, OrderKind, SubscriptionState, SubscriptionStatus};
 use serde_json::{Value, json};
@@ -72,7 +74,9 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "outbox: claiming work failed"),
             }
             let wait = match self.outbox_next_due().await {
-                Some(due) => Duration::from_millis((due - self.now().millis()).clamp(20, 1_000) as u64),
+                Some(due) => {
+                    Duration::from_millis((due - self.now().millis()).clamp(20, 1_000) as u64)
+                }
                 None => Duration::from_secs(1),
             };
             let _ = tokio::time::timeout(wait, self.inner.outbox_wake.notified()).await;
@@ -107,7 +111,14 @@ impl App {
             Err(WorkError::Later(e)) => {
                 let give_up = item.kind == NOTIFY && item.attempts >= MAX_NOTIFY_ATTEMPTS;
                 tracing::info!(id = item.id, kind = %item.kind, attempts = item.attempts, error = %e, "outbox: will retry");
-                repo::outbox_retry(tx.conn(), item.id, &e, now + backoff(item.attempts), give_up).await?;
+                repo::outbox_retry(
+                    tx.conn(),
+                    item.id,
+                    &e,
+                    now + backoff(item.attempts),
+                    give_up,
+                )
+                .await?;
             }
             Err(WorkError::Never(e)) => {
                 tracing::warn!(id = item.id, kind = %item.kind, error = %e, "outbox: giving up");
@@ -120,8 +131,11 @@ impl App {
 
     /// Delivers a paid order: creates, upgrades, renews or tops up the subscription.
     async fn provision(&self, item: &OutboxRow) -> Result<(), WorkError> {
-        let payload: Value = serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
-        let order_id = payload["order_id"].as_i64().ok_or_else(|| WorkError::Never("no order_id".into()))?;
+        let payload: Value =
+            serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
+        let order_id = payload["order_id"]
+            .as_i64()
+            .ok_or_else(|| WorkError::Never("no order_id".into()))?;
         let now = self.now();
         let settings = self.payment_settings().await?;
         let mut tx = self.db().begin().await?;
@@ -163,39 +177,62 @@ impl App {
                 match temp.filter(|t| t.status == SubscriptionStatus::Temporary.as_str()) {
                     Some(mut t) => {
                         // The customer keeps the link and credentials they already use.
-                        let start = if plan.start_on_first_use { Start::OnFirstUse } else { Start::Now };
-                        let mut st = SubscriptionState::new(terms, start, now).map_err(|e| WorkError::Never(e.message))?;
+                        let start = if plan.start_on_first_use {
+                            Start::OnFirstUse
+                        } else {
+                            Start::Now
+                        };
+                        let mut st = SubscriptionState::new(terms, start, now)
+                            .map_err(|e| WorkError::Never(e.message))?;
                         st.used = Bytes::from_i64(t.used_bytes);
                         st.lifetime_used = Bytes::from_i64(t.lifetime_used_bytes);
                         crate::subscriptions::apply_state(&mut t, st);
                         t.updated_at = now.millis();
                         if !subs_repo::update_guarded(tx.conn(), &t).await? {
-                            return Err(WorkError::Later("the temporary subscription changed meanwhile".into()));
+                            return Err(WorkError::Later(
+                                "the temporary subscription changed meanwhile".into(),
+                            ));
                         }
                         t.id
                     }
                     None => {
-                        let start = if plan.start_on_first_use { Start::OnFirstUse } else { Start::Now };
-                        let st = SubscriptionState::new(terms, start, now).map_err(|e| WorkError::Never(e.message))?;
-                        let row = crate::subscriptions::new_row(order.user_id, &plan, st, None, now);
+                        let start = if plan.start_on_first_use {
+                            Start::OnFirstUse
+                        } else {
+                            Start::Now
+                        };
+                        let st = SubscriptionState::new(terms, start, now)
+                            .map_err(|e| WorkError::Never(e.message))?;
+                        let row =
+                            crate::subscriptions::new_row(order.user_id, &plan, st, None, now);
                         subs_repo::insert(tx.conn(), &row).await?
                     }
                 }
             }
             OrderKind::Renewal | OrderKind::Addon => {
-                let sid = order.subscription_id.ok_or_else(|| WorkError::Never("the subscription was deleted".into()))?;
+                let sid = order
+                    .subscription_id
+                    .ok_or_else(|| WorkError::Never("the subscription was deleted".into()))?;
                 let Some(mut row) = subs_repo::get_for_update(tx.conn(), sid).await? else {
                     return self.give_up_and_refund(tx, &order, item.id).await;
                 };
                 let st = crate::subscriptions::state_of(&row);
                 let next = if kind == OrderKind::Renewal {
-                    let plan_id = order.plan_id.ok_or_else(|| WorkError::Never("renewal without a plan".into()))?;
+                    let plan_id = order
+                        .plan_id
+                        .ok_or_else(|| WorkError::Never("renewal without a plan".into()))?;
                     let (_, terms) = self.plan_terms(plan_id).await?;
                     row.plan_id = Some(plan_id);
                     st.renew(terms, now)
                 } else {
-                    let details: Value = order.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-                    let bytes = details["addon_bytes"].as_i64().ok_or_else(|| WorkError::Never("add-on without bytes".into()))?;
+                    let details: Value = order
+                        .details
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str(d).ok())
+                        .unwrap_or_default();
+                    let bytes = details["addon_bytes"]
+                        .as_i64()
+                        .ok_or_else(|| WorkError::Never("add-on without bytes".into()))?;
                     st.add_data(Bytes::from_i64(bytes), now)
                 };
                 match next {
@@ -205,19 +242,38 @@ impl App {
                 }
                 row.updated_at = now.millis();
                 if !subs_repo::update_guarded(tx.conn(), &row).await? {
-                    return Err(WorkError::Later("the subscription changed meanwhile".into()));
+                    return Err(WorkError::Later(
+                        "the subscription changed meanwhile".into(),
+                    ));
                 }
                 sid
             }
             OrderKind::Topup => sid_none(),
         };
-        if !repo::set_order_fulfilled(tx.conn(), order.id, (sub_id != 0).then_some(sub_id), now.millis()).await? {
+        if !repo::set_order_fulfilled(
+            tx.conn(),
+            order.id,
+            (sub_id != 0).then_some(sub_id),
+            now.millis(),
+        )
+        .await?
+        {
             return Err(WorkError::Later("the order changed meanwhile".into()));
         }
-        self.notify(tx.conn(), order.user_id, "order-delivered", json!({ "order": order.id, "subscription": sub_id }), &format!("delivered:{}", order.id))
-            .await?;
+        self.notify(
+            tx.conn(),
+            order.user_id,
+            "order-delivered",
+            json!({ "order": order.id, "subscription": sub_id }),
+            &format!("delivered:{}", order.id),
+        )
+        .await?;
         repo::outbox_done(tx.conn(), item.id, now.millis()).await?;
-        let changes: Vec<Changed> = if sub_id != 0 { vec![Changed::Sub(sub_id)] } else { Vec::new() };
+        let changes: Vec<Changed> = if sub_id != 0 {
+            vec![Changed::Sub(sub_id)]
+        } else {
+            Vec::new()
+        };
         self.commit_changes(tx, &changes).await?;
         self.wake_outbox();
         tracing::info!(order = order.id, subscription = sub_id, "order delivered");
@@ -253,16 +309,29 @@ impl App {
                 )
                 .await?;
             }
-            if let Some(sid) = order.subscription_id.filter(|_| order.kind == OrderKind::Purchase.as_str()) {
+            if let Some(sid) = order
+                .subscription_id
+                .filter(|_| order.kind == OrderKind::Purchase.as_str())
+            {
                 changes.extend(self.disable_subscription_in(tx.conn(), sid).await?);
             }
             let money = Money {
                 amount_minor: order.amount_minor,
-                currency: Currency::parse(&order.currency).map_err(|e| WorkError::Never(e.message))?,
+                currency: Currency::parse(&order.currency)
+                    .map_err(|e| WorkError::Never(e.message))?,
             };
-            self.notify(tx.conn(), order.user_id, "order-failed-refunded", json!({ "order": order.id, "amount": money.to_string() }), &format!("failed:{}", order.id))
-                .await?;
-            tracing::warn!(order = order.id, "order could not be delivered; refunded to the wallet");
+            self.notify(
+                tx.conn(),
+                order.user_id,
+                "order-failed-refunded",
+                json!({ "order": order.id, "amount": money.to_string() }),
+                &format!("failed:{}", order.id),
+            )
+            .await?;
+            tracing::warn!(
+                order = order.id,
+                "order could not be delivered; refunded to the wallet"
+            );
         }
         repo::outbox_done(tx.conn(), item_id, now).await?;
         self.commit_changes(tx, &changes).await?;
@@ -272,18 +341,28 @@ impl App {
 
     /// Sends a queued message to the customer in their language.
     async fn deliver_notice(&self, item: &OutboxRow) -> Result<(), WorkError> {
-        let payload: Value = serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
-        let user_id = payload["user_id"].as_i64().ok_or_else(|| WorkError::Never("no user_id".into()))?;
+        let payload: Value =
+            serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
+        let user_id = payload["user_id"]
+            .as_i64()
+            .ok_or_else(|| WorkError::Never("no user_id".into()))?;
         let key = payload["key"].as_str().unwrap_or_default();
         let Some(user) = users_repo::get(self.db().read().await?.conn(), user_id).await? else {
             return Err(WorkError::Never("the customer is gone".into()));
         };
-        let lang = mrjbot_i18n::Lang::parse(&user.language).unwrap_or_default();
+        let lang = mrjbot_i18n::Lang::parse(&user.language).unwrap_or(mrjbot_i18n::Lang::Fa);
         let args: Vec<(String, String)> = payload["args"]
             .as_object()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -299,7 +378,11 @@ impl App {
                 Err(e) => Err(WorkError::Never(e.to_string())),
             },
             _ => {
-                tracing::info!(user = user_id, key, "no channel to reach the customer; notice recorded only");
+                tracing::info!(
+                    user = user_id,
+                    key,
+                    "no channel to reach the customer; notice recorded only"
+                );
                 Ok(())
             }
         }

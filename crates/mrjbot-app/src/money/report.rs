@@ -5,9 +5,9 @@
 //! Wallet payments are left out of revenue: the money was counted when it came in as a
 //! top-up, and counting the spend again would double it.
 
+use crate::App;
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
-use crate::App;
 use mrjbot_db::money as repo;
 use mrjbot_domain::{Permission, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -108,7 +108,12 @@ fn period_of(ms: i64, offset_minutes: i32, group: Group) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .date();
     match group {
-        Group::Day => format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+        Group::Day => format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        ),
         Group::Week => {
             let (y, w, _) = date.to_iso_week_date();
             format!("{y:04}-W{w:02}")
@@ -120,7 +125,8 @@ fn period_of(ms: i64, offset_minutes: i32, group: Group) -> String {
 impl RevenueReport {
     /// The lines as CSV (RFC 4180, header first).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("period,currency,key,count,gross_minor,refunded_minor,net_minor\r\n");
+        let mut out =
+            String::from("period,currency,key,count,gross_minor,refunded_minor,net_minor\r\n");
         for l in &self.lines {
             out.push_str(&format!(
                 "{},{},{},{},{},{},{}\r\n",
@@ -149,8 +155,12 @@ impl App {
     /// Builds the financial report (needs `reports.read`).
     pub async fn revenue_report(&self, actor: &Actor, q: ReportQuery) -> AppResult<RevenueReport> {
         actor.require(Permission::ReportsRead)?;
-        let to = q.to.unwrap_or_else(|| self.now());
-        let from = q.from.unwrap_or_else(|| Timestamp::from_millis(to.millis() - 30 * 86_400_000));
+        // The default end includes this very moment (the range is end-exclusive).
+        let to =
+            q.to.unwrap_or_else(|| Timestamp::from_millis(self.now().millis() + 1));
+        let from = q
+            .from
+            .unwrap_or_else(|| Timestamp::from_millis(to.millis() - 30 * 86_400_000));
         if from.millis() >= to.millis() {
             return Err(AppError::field("from", "must be before `to`"));
         }
@@ -172,7 +182,16 @@ impl App {
             let key = match by {
                 By::Method => r.method.clone(),
                 By::Card => r.card_id.map_or("-".into(), |c| c.to_string()),
-                By::Plan => r.plan_id.map_or_else(|| if r.kind == "topup" { "topup".into() } else { "-".into() }, |p| p.to_string()),
+                By::Plan => r.plan_id.map_or_else(
+                    || {
+                        if r.kind == "topup" {
+                            "topup".into()
+                        } else {
+                            "-".into()
+                        }
+                    },
+                    |p| p.to_string(),
+                ),
             };
             let period = period_of(r.approved_at, offset, group);
             let line = lines
@@ -190,13 +209,15 @@ impl App {
             line.gross_minor += r.amount_minor;
             line.refunded_minor += r.refunded_minor;
             line.net_minor += r.amount_minor - r.refunded_minor;
-            let t = totals.entry(r.currency.clone()).or_insert_with(|| CurrencyTotal {
-                currency: r.currency.clone(),
-                count: 0,
-                gross_minor: 0,
-                refunded_minor: 0,
-                net_minor: 0,
-            });
+            let t = totals
+                .entry(r.currency.clone())
+                .or_insert_with(|| CurrencyTotal {
+                    currency: r.currency.clone(),
+                    count: 0,
+                    gross_minor: 0,
+                    refunded_minor: 0,
+                    net_minor: 0,
+                });
             t.count += 1;
             t.gross_minor += r.amount_minor;
             t.refunded_minor += r.refunded_minor;
@@ -205,12 +226,21 @@ impl App {
         let refunds = repo::refund_totals(c.conn(), from.millis(), to.millis())
             .await?
             .into_iter()
-            .map(|(currency, destination, amount_minor)| RefundTotal { currency, destination, amount_minor })
+            .map(|(currency, destination, amount_minor)| RefundTotal {
+                currency,
+                destination,
+                amount_minor,
+            })
             .collect();
         let pending = repo::pending_totals(c.conn())
             .await?
             .into_iter()
-            .map(|(currency, method, count, amount_minor)| PendingTotal { currency, method, count, amount_minor })
+            .map(|(currency, method, count, amount_minor)| PendingTotal {
+                currency,
+                method,
+                count,
+                amount_minor,
+            })
             .collect();
         Ok(RevenueReport {
             from,

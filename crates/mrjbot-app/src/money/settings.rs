@@ -3,9 +3,9 @@
 //! receipt rules (trusted customers, temporary service during review, auto-accept under a
 //! risk threshold), when to give up delivering and refund, and add-on traffic prices.
 
+use crate::App;
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
-use crate::App;
 use mrjbot_db::settings as settings_repo;
 use mrjbot_domain::Permission;
 use mrjbot_domain::payment::CardRotation;
@@ -106,38 +106,49 @@ impl PaymentSettings {
         if !(-720..=840).contains(&self.utc_offset_minutes) {
             return Err(AppError::field("utc_offset_minutes", "-720 to 840"));
         }
-        if let Some(t) = &self.trusted_auto_approve {
-            if t.min_approved == 0 || t.min_approved > 1000 || t.max_amount_minor <= 0 {
-                return Err(AppError::field(
-                    "trusted_auto_approve",
-                    "min_approved 1..1000 and a positive max_amount_minor",
-                ));
-            }
+        if let Some(t) = &self.trusted_auto_approve
+            && (t.min_approved == 0 || t.min_approved > 1000 || t.max_amount_minor <= 0)
+        {
+            return Err(AppError::field(
+                "trusted_auto_approve",
+                "min_approved 1..1000 and a positive max_amount_minor",
+            ));
         }
-        if let Some(t) = &self.temporary_while_review {
-            if !(1..=50).contains(&t.percent) || !(1..=7).contains(&t.days) {
-                return Err(AppError::field("temporary_while_review", "percent 1..50 and days 1..7"));
-            }
+        if let Some(t) = &self.temporary_while_review
+            && (!(1..=50).contains(&t.percent) || !(1..=7).contains(&t.days))
+        {
+            return Err(AppError::field(
+                "temporary_while_review",
+                "percent 1..50 and days 1..7",
+            ));
         }
-        if let Some(a) = &self.auto_accept {
-            if !(1..=60).contains(&a.after_days) || a.max_risk_score > 59 {
-                return Err(AppError::field(
-                    "auto_accept",
-                    "after_days 1..60 and max_risk_score 0..59 (high risk is never accepted)",
-                ));
-            }
+        if let Some(a) = &self.auto_accept
+            && (!(1..=60).contains(&a.after_days) || a.max_risk_score > 59)
+        {
+            return Err(AppError::field(
+                "auto_accept",
+                "after_days 1..60 and max_risk_score 0..59 (high risk is never accepted)",
+            ));
         }
         if !(1..=720).contains(&self.provision_give_up_hours) {
             return Err(AppError::field("provision_give_up_hours", "1 to 720"));
         }
-        if let Some(u) = &self.return_url {
-            if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("tg://")) || u.len() > 500 {
-                return Err(AppError::field("return_url", "an http(s) or tg:// URL"));
-            }
+        if let Some(u) = &self.return_url
+            && (!(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("tg://"))
+                || u.len() > 500)
+        {
+            return Err(AppError::field("return_url", "an http(s) or tg:// URL"));
         }
         for (cur, price) in &self.addon_price_per_gib {
-            if mrjbot_domain::Currency::parse(cur).map(|c| c.code() != cur).unwrap_or(true) || *price <= 0 {
-                return Err(AppError::field("addon_price_per_gib", format!("`{cur}`: a known currency code and a positive price")));
+            if mrjbot_domain::Currency::parse(cur)
+                .map(|c| c.code() != cur)
+                .unwrap_or(true)
+                || *price <= 0
+            {
+                return Err(AppError::field(
+                    "addon_price_per_gib",
+                    format!("`{cur}`: a known currency code and a positive price"),
+                ));
             }
         }
         Ok(())
@@ -172,8 +183,16 @@ impl App {
         let mut tx = self.db().begin().await?;
         let json = serde_json::to_string(&s).map_err(AppError::internal)?;
         settings_repo::put(tx.conn(), KEY, &json, now, actor.user_id).await?;
-        self.audit(tx.conn(), actor, "settings.payments", "settings", None, Some(&before), Some(&s))
-            .await?;
+        self.audit(
+            tx.conn(),
+            actor,
+            "settings.payments",
+            "settings",
+            None,
+            Some(&before),
+            Some(&s),
+        )
+        .await?;
         tx.commit().await?;
         Ok(s)
     }

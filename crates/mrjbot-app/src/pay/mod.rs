@@ -8,6 +8,8 @@
 //! the call is known: a timeout or a 5xx leaves it unknown, so the caller must retry
 //! with the same idempotency key or ask the gateway later, never assume failure.
 
+pub mod cryptopay;
+pub mod telegram;
 pub mod yookassa;
 pub mod zarinpal;
 
@@ -157,12 +159,16 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
         .map_or(Duration::from_secs(1), Duration::from_secs)
 }
 
+/// Makes ring the process's TLS crypto provider (reqwest is built without a bundled
+/// one). Call before building any HTTPS client; calling again changes nothing.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The shared HTTP client settings for gateways: short connect timeout, bounded total
 /// time, no redirects (a gateway API never redirects; a redirect means a wrong base URL).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
-    // reqwest is built without a bundled crypto provider; ring is ours. Installing twice
-    // is harmless (the second call reports the first one and changes nothing).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5).min(timeout))
         .timeout(timeout)

@@ -3,6 +3,10 @@
 //! on 127.0.0.1:0, and has test controls (in-process methods and `/__test/...` routes)
 //! that play the human paying in a browser.
 
+pub mod cryptopay;
+mod params;
+pub mod telegram;
+
 use anyhow::Context;
 use tokio::task::JoinHandle;
 

@@ -39,7 +39,10 @@ pub(crate) async fn shop(t: &TestApp, name: &str) -> Shop {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let (s, c) = t
-        .post("/api/v1/cards", json!({"number": "6037-9975-9951-4529", "owner_name": "Ali Rezaei", "bank": "Melli"}))
+        .post(
+            "/api/v1/cards",
+            json!({"number": "6037-9975-9951-4529", "owner_name": "Ali Rezaei", "bank": "Melli"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     let (s, u) = t
@@ -64,7 +67,9 @@ pub(crate) async fn shop(t: &TestApp, name: &str) -> Shop {
 
 /// A picture that is unlike any other seed's (random blocks), PNG-encoded.
 pub(crate) fn picture(seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let img = image::GrayImage::from_fn(320, 240, |px, py| {
         let block = u64::from(px / 40 + (py / 40) * 8);
         let v = (x.rotate_left((block % 63) as u32) ^ block.wrapping_mul(0x9E3779B97F4A7C15)) >> 56;
@@ -78,11 +83,22 @@ pub(crate) fn picture(seed: u64) -> Vec<u8> {
     out.into_inner()
 }
 
-pub(crate) async fn as_user(t: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn as_user(
+    t: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     t.call(method, path, Some(token), body).await
 }
 
-pub(crate) async fn upload(t: &TestApp, token: &str, payment: i64, bytes: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn upload(
+    t: &TestApp,
+    token: &str,
+    payment: i64,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/api/v1/payments/{payment}/receipts", t.base))
         .bearer_auth(token)
@@ -96,14 +112,22 @@ pub(crate) async fn upload(t: &TestApp, token: &str, payment: i64, bytes: Vec<u8
 }
 
 /// Polls `path` as the admin until `done` holds (or panics after `within`).
-pub(crate) async fn wait_for(t: &TestApp, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_for(
+    t: &TestApp,
+    path: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
         let (s, v) = t.get(path).await;
         if s == StatusCode::OK && done(&v) {
             return v;
         }
-        assert!(start.elapsed() < within, "{path} did not reach the expected state in {within:?}: {v}");
+        assert!(
+            start.elapsed() < within,
+            "{path} did not reach the expected state in {within:?}: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -115,11 +139,19 @@ pub(crate) async fn order(t: &TestApp, token: &str, body: Value) -> Value {
 }
 
 pub(crate) async fn delivered(t: &TestApp, order_id: i64) -> Value {
-    wait_for(t, &format!("/api/v1/orders/{order_id}"), Duration::from_secs(20), |o| !o["fulfilled_at"].is_null()).await
+    wait_for(
+        t,
+        &format!("/api/v1/orders/{order_id}"),
+        Duration::from_secs(20),
+        |o| !o["fulfilled_at"].is_null(),
+    )
+    .await
 }
 
 pub(crate) async fn subscriptions_of(t: &TestApp, user: i64) -> Vec<Value> {
-    let (_, v) = t.get(&format!("/api/v1/subscriptions?user_id={user}")).await;
+    let (_, v) = t
+        .get(&format!("/api/v1/subscriptions?user_id={user}"))
+        .await;
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
@@ -141,21 +173,47 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     let t = app!(backend);
     let shop = shop(&t, "card").await;
     let (_, seller) = t.user_with_role("seller-1", "seller").await;
-    let o = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await;
+    let o = order(
+        &t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+    )
+    .await;
     assert_eq!(o["amount_minor"], PRICE_IRR);
     let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{oid}/pay"), Some(json!({"method": "card"}))).await;
+    let (s, p) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(json!({"method": "card"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     assert_eq!(p["card"]["card_number"], "6037997599514529", "{p}");
     assert_eq!(p["card"]["owner_name"], "Ali Rezaei");
     let pid = p["id"].as_i64().unwrap_or_default();
     // Paying again reuses the reservation instead of taking a second card.
-    let (_, again) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{oid}/pay"), Some(json!({"method": "card"}))).await;
+    let (_, again) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(json!({"method": "card"})),
+    )
+    .await;
     assert_eq!(again["id"], pid);
 
     // Approving before a receipt is allowed for staff (they may see the money in the bank),
     // but a customer can never approve.
-    let (s, _) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/payments/{pid}/approve"), None).await;
+    let (s, _) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/payments/{pid}/approve"),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     let pic = picture(1);
@@ -167,9 +225,21 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     let (s, bad) = upload(&t, &shop.token, pid, b"not a picture".to_vec()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 
-    let receipts = wait_for(&t, &format!("/api/v1/payments/{pid}/receipts"), Duration::from_secs(60), |v| v[0]["analyzed"] == true).await;
-    let verdict = receipts[0]["risk_verdict"].as_str().unwrap_or_default().to_owned();
-    assert!(["medium", "high"].contains(&verdict.as_str()), "a picture without a readable receipt is not low risk: {receipts}");
+    let receipts = wait_for(
+        &t,
+        &format!("/api/v1/payments/{pid}/receipts"),
+        Duration::from_secs(60),
+        |v| v[0]["analyzed"] == true,
+    )
+    .await;
+    let verdict = receipts[0]["risk_verdict"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ["medium", "high"].contains(&verdict.as_str()),
+        "a picture without a readable receipt is not low risk: {receipts}"
+    );
     let (s, listed) = t.get("/api/v1/payments?awaiting_review=true").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(listed["total"], 1, "{listed}");
@@ -180,15 +250,29 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("image/png")
+    );
 
     // Eight approvals at once from two staff members: one wins.
     let mut tasks = Vec::new();
     for i in 0..8 {
-        let token = if i % 2 == 0 { t.admin_token.clone() } else { seller.clone() };
+        let token = if i % 2 == 0 {
+            t.admin_token.clone()
+        } else {
+            seller.clone()
+        };
         let url = format!("{}/api/v1/payments/{pid}/approve", t.base);
         tasks.push(tokio::spawn(async move {
-            reqwest::Client::new().post(url).bearer_auth(token).send().await.map(|r| r.status())
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status())
         }));
     }
     let mut ok = 0;
@@ -203,14 +287,23 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     assert_eq!((ok, conflict), (1, 7));
     let o = delivered(&t, oid).await;
     let subs = subscriptions_of(&t, shop.customer).await;
-    assert_eq!(subs.len(), 1, "one subscription, not one per approval: {subs:?}");
+    assert_eq!(
+        subs.len(),
+        1,
+        "one subscription, not one per approval: {subs:?}"
+    );
     assert_eq!(o["subscription_id"], subs[0]["id"]);
     assert_eq!(subs[0]["status"], "active");
     let token = subs[0]["token"].as_str().unwrap_or_default();
     let (s, _, _) = t.fetch(&format!("/sub/{token}"), &[]).await;
     assert_eq!(s, StatusCode::OK);
     // A decision is final: rejecting an approved payment is refused, the card's totals count it.
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/reject"), json!({"reason": "late"})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/reject"),
+            json!({"reason": "late"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (_, card) = t.get(&format!("/api/v1/cards/{}", shop.card)).await;
     assert_eq!(card["today_minor"], PRICE_IRR, "{card}");
@@ -226,27 +319,61 @@ async fn rejected_receipt_ends_temporary_service(#[case] backend: Backend) {
     let t = app!(backend);
     let shop = shop(&t, "temp").await;
     let (s, v) = t
-        .call(Method::PUT, "/api/v1/settings/payments", Some(&t.admin_token), Some(json!({"temporary_while_review": {"percent": 10, "days": 2}})))
+        .call(
+            Method::PUT,
+            "/api/v1/settings/payments",
+            Some(&t.admin_token),
+            Some(json!({"temporary_while_review": {"percent": 10, "days": 2}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let o = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await;
+    let o = order(
+        &t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+    )
+    .await;
     let oid = o["id"].as_i64().unwrap_or_default();
-    let (_, p) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{oid}/pay"), Some(json!({"method": "card"}))).await;
+    let (_, p) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(json!({"method": "card"})),
+    )
+    .await;
     let pid = p["id"].as_i64().unwrap_or_default();
     let (s, r) = upload(&t, &shop.token, pid, picture(2)).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let subs = subscriptions_of(&t, shop.customer).await;
-    assert_eq!(subs.len(), 1, "temporary service while the receipt is reviewed");
+    assert_eq!(
+        subs.len(),
+        1,
+        "temporary service while the receipt is reviewed"
+    );
     assert_eq!(subs[0]["status"], "temporary");
-    assert_eq!(subs[0]["data_limit_bytes"], 5_000_000_000i64, "10% of the quota");
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/reject"), json!({"reason": "the amount on the receipt is wrong"})).await;
+    assert_eq!(
+        subs[0]["data_limit_bytes"], 5_000_000_000i64,
+        "10% of the quota"
+    );
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/reject"),
+            json!({"reason": "the amount on the receipt is wrong"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "rejected");
     assert_eq!(v["rejected_reason"], "the amount on the receipt is wrong");
     let subs = subscriptions_of(&t, shop.customer).await;
-    assert_eq!(subs[0]["status"], "disabled", "the temporary service ends with the rejection");
+    assert_eq!(
+        subs[0]["status"], "disabled",
+        "the temporary service ends with the rejection"
+    );
     // Final: a rejected card payment cannot be approved afterwards.
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/approve"), json!({})).await;
+    let (s, v) = t
+        .post(&format!("/api/v1/payments/{pid}/approve"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     t.stop().await;
 }
@@ -259,22 +386,51 @@ async fn wallet_pays_once_and_never_goes_negative(#[case] backend: Backend) {
     let t = app!(backend);
     let shop = shop(&t, "wallet").await;
     let (s, w) = t
-        .post(&format!("/api/v1/users/{}/wallet/adjust", shop.customer), json!({"amount_minor": 2_000_000, "currency": "IRR", "note": "gift"}))
+        .post(
+            &format!("/api/v1/users/{}/wallet/adjust", shop.customer),
+            json!({"amount_minor": 2_000_000, "currency": "IRR", "note": "gift"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{w}");
-    let (s, _) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/users/{}/wallet/adjust", shop.customer), Some(json!({"amount_minor": 1, "currency": "IRR", "note": "me"}))).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "customers cannot credit themselves");
+    let (s, _) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/users/{}/wallet/adjust", shop.customer),
+        Some(json!({"amount_minor": 1, "currency": "IRR", "note": "me"})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "customers cannot credit themselves"
+    );
     // Five orders paid from the wallet at once: the balance covers one.
     let mut orders = Vec::new();
     for _ in 0..5 {
-        orders.push(order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await["id"].as_i64().unwrap_or_default());
+        orders.push(
+            order(
+                &t,
+                &shop.token,
+                json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+            )
+            .await["id"]
+                .as_i64()
+                .unwrap_or_default(),
+        );
     }
     let mut tasks = Vec::new();
     for oid in &orders {
         let url = format!("{}/api/v1/orders/{oid}/pay", t.base);
         let token = shop.token.clone();
         tasks.push(tokio::spawn(async move {
-            reqwest::Client::new().post(url).bearer_auth(token).json(&json!({"method": "wallet"})).send().await.map(|r| r.status())
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"method": "wallet"}))
+                .send()
+                .await
+                .map(|r| r.status())
         }));
     }
     let mut paid = 0;
@@ -286,80 +442,188 @@ async fn wallet_pays_once_and_never_goes_negative(#[case] backend: Backend) {
         }
     }
     assert_eq!(paid, 1);
-    assert_eq!(balance(&t, shop.customer, "IRR").await, 2_000_000 - PRICE_IRR);
+    assert_eq!(
+        balance(&t, shop.customer, "IRR").await,
+        2_000_000 - PRICE_IRR
+    );
     let paid_order = {
-        let (_, list) = t.get(&format!("/api/v1/orders?user_id={}&status=paid", shop.customer)).await;
+        let (_, list) = t
+            .get(&format!(
+                "/api/v1/orders?user_id={}&status=paid",
+                shop.customer
+            ))
+            .await;
         list["items"][0]["id"].as_i64().unwrap_or_default()
     };
     delivered(&t, paid_order).await;
     assert_eq!(subscriptions_of(&t, shop.customer).await.len(), 1);
     // Renewal from the wallet is refused with a clear error when the balance is short.
-    let sub = subscriptions_of(&t, shop.customer).await[0]["id"].as_i64().unwrap_or_default();
-    let r = order(&t, &shop.token, json!({"kind": "renewal", "subscription_id": sub, "currency": "IRR"})).await;
-    let (s, v) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{}/pay", r["id"]), Some(json!({"method": "wallet"}))).await;
+    let sub = subscriptions_of(&t, shop.customer).await[0]["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let r = order(
+        &t,
+        &shop.token,
+        json!({"kind": "renewal", "subscription_id": sub, "currency": "IRR"}),
+    )
+    .await;
+    let (s, v) = as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/orders/{}/pay", r["id"]),
+        Some(json!({"method": "wallet"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{v}");
     assert_eq!(v["error"]["code"], "insufficient_funds");
     // A refund to the wallet, in two parts, never more than was paid.
-    let (_, pays) = t.get(&format!("/api/v1/payments?order_id={paid_order}")).await;
+    let (_, pays) = t
+        .get(&format!("/api/v1/payments?order_id={paid_order}"))
+        .await;
     let pid = pays["items"][0]["id"].as_i64().unwrap_or_default();
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/refund"), json!({"amount_minor": 500_000, "destination": "wallet", "reason": "goodwill"})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/refund"),
+            json!({"amount_minor": 500_000, "destination": "wallet", "reason": "goodwill"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "refunded");
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/refund"), json!({"amount_minor": 1_000_001, "destination": "wallet", "reason": "too much"})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/refund"),
+            json!({"amount_minor": 1_000_001, "destination": "wallet", "reason": "too much"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/refund"), json!({"destination": "gateway", "reason": "no gateway"})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/refund"),
+            json!({"destination": "gateway", "reason": "no gateway"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    let (s, v) = t.post(&format!("/api/v1/payments/{pid}/refund"), json!({"destination": "wallet", "reason": "the rest", "revoke_service": true})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/payments/{pid}/refund"),
+            json!({"destination": "wallet", "reason": "the rest", "revoke_service": true}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["refunded_minor"], PRICE_IRR);
     assert_eq!(balance(&t, shop.customer, "IRR").await, 2_000_000);
-    assert_eq!(subscriptions_of(&t, shop.customer).await[0]["status"], "disabled");
-    let (_, w) = t.get(&format!("/api/v1/users/{}/wallet", shop.customer)).await;
-    let sum: i64 = w["entries"].as_array().map(|e| e.iter().filter_map(|x| x["amount_minor"].as_i64()).sum()).unwrap_or(-1);
+    assert_eq!(
+        subscriptions_of(&t, shop.customer).await[0]["status"],
+        "disabled"
+    );
+    let (_, w) = t
+        .get(&format!("/api/v1/users/{}/wallet", shop.customer))
+        .await;
+    let sum: i64 = w["entries"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x["amount_minor"].as_i64()).sum())
+        .unwrap_or(-1);
     assert_eq!(sum, 2_000_000, "the balance is the sum of the ledger: {w}");
     t.stop().await;
+}
+
+async fn pay_from_wallet(t: &TestApp, token: &str, oid: i64) {
+    let (s, v) = as_user(
+        t,
+        token,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(json!({"method": "wallet"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 #[tokio::test]
 async fn undeliverable_orders_are_retried_then_refunded() {
     let mut t = app!(Backend::Sqlite);
     let shop = shop(&t, "down").await;
-    t.post(&format!("/api/v1/users/{}/wallet/adjust", shop.customer), json!({"amount_minor": 3 * PRICE_IRR, "currency": "IRR", "note": "test"}))
+    t.post(
+        &format!("/api/v1/users/{}/wallet/adjust", shop.customer),
+        json!({"amount_minor": 3 * PRICE_IRR, "currency": "IRR", "note": "test"}),
+    )
+    .await;
+    let (s, v) = t
+        .patch(
+            &format!("/api/v1/nodes/{}", shop.node),
+            json!({"is_enabled": false}),
+        )
         .await;
-    let (s, v) = t.patch(&format!("/api/v1/nodes/{}", shop.node), json!({"is_enabled": false})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let pay = |oid: i64| {
-        let t = &t;
-        let token = shop.token.clone();
-        async move {
-            let (s, v) = as_user(t, &token, Method::POST, &format!("/api/v1/orders/{oid}/pay"), Some(json!({"method": "wallet"}))).await;
-            assert_eq!(s, StatusCode::CREATED, "{v}");
-        }
-    };
-    let a = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await["id"].as_i64().unwrap_or_default();
-    pay(a).await;
+    let a = order(
+        &t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap_or_default();
+    pay_from_wallet(&t, &shop.token, a).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (_, o) = t.get(&format!("/api/v1/orders/{a}")).await;
     assert_eq!(o["status"], "paid");
-    assert!(o["fulfilled_at"].is_null(), "no node serves the region: {o}");
+    assert!(
+        o["fulfilled_at"].is_null(),
+        "no node serves the region: {o}"
+    );
     // The node comes back before the deadline: the order is delivered.
-    t.patch(&format!("/api/v1/nodes/{}", shop.node), json!({"is_enabled": true})).await;
+    t.patch(
+        &format!("/api/v1/nodes/{}", shop.node),
+        json!({"is_enabled": true}),
+    )
+    .await;
     t.travel(Duration::from_secs(30)).await;
     delivered(&t, a).await;
     // It never comes back: after the give-up time the money returns to the wallet.
-    t.patch(&format!("/api/v1/nodes/{}", shop.node), json!({"is_enabled": false})).await;
-    let b = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await["id"].as_i64().unwrap_or_default();
-    pay(b).await;
+    t.patch(
+        &format!("/api/v1/nodes/{}", shop.node),
+        json!({"is_enabled": false}),
+    )
+    .await;
+    let b = order(
+        &t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap_or_default();
+    pay_from_wallet(&t, &shop.token, b).await;
     assert_eq!(balance(&t, shop.customer, "IRR").await, PRICE_IRR);
     for _ in 0..30 {
         t.travel(Duration::from_secs(3_600)).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let o = wait_for(&t, &format!("/api/v1/orders/{b}"), Duration::from_secs(20), |o| o["status"] == "failed").await;
+    let o = wait_for(
+        &t,
+        &format!("/api/v1/orders/{b}"),
+        Duration::from_secs(20),
+        |o| o["status"] == "failed",
+    )
+    .await;
     assert!(o["fulfilled_at"].is_null());
-    assert!(o["failure_reason"].as_str().is_some_and(|r| r.contains("refunded")), "{o}");
-    assert_eq!(balance(&t, shop.customer, "IRR").await, 2 * PRICE_IRR, "the amount is back in the wallet");
-    assert_eq!(subscriptions_of(&t, shop.customer).await.len(), 1, "only the delivered order has a subscription");
+    assert!(
+        o["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("refunded")),
+        "{o}"
+    );
+    assert_eq!(
+        balance(&t, shop.customer, "IRR").await,
+        2 * PRICE_IRR,
+        "the amount is back in the wallet"
+    );
+    assert_eq!(
+        subscriptions_of(&t, shop.customer).await.len(),
+        1,
+        "only the delivered order has a subscription"
+    );
     t.stop().await;
 }
 
@@ -373,10 +637,24 @@ async fn discount_codes_follow_their_limits() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{code}");
     assert_eq!(code["code"], "NOWRUZ-20");
-    let (s, v) = t.post("/api/v1/discount-codes", json!({"code": "BAD", "kind": "percent", "value": 120})).await;
+    let (s, v) = t
+        .post(
+            "/api/v1/discount-codes",
+            json!({"code": "BAD", "kind": "percent", "value": 120}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let (s, v) = t.post("/api/v1/discount-codes", json!({"code": "FIX", "kind": "fixed", "value": 100})).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a fixed code needs a currency: {v}");
+    let (s, v) = t
+        .post(
+            "/api/v1/discount-codes",
+            json!({"code": "FIX", "kind": "fixed", "value": 100}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a fixed code needs a currency: {v}"
+    );
 
     let o = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR", "discount_code": "nowruz-20"})).await;
     assert_eq!(o["amount_minor"], PRICE_IRR * 80 / 100);
@@ -387,7 +665,11 @@ async fn discount_codes_follow_their_limits() {
         async move { as_user(t, &token, Method::POST, "/api/v1/orders", Some(body)).await }
     };
     let (s, v) = again(json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR", "discount_code": "NOWRUZ-20"})).await;
-    assert_eq!((s, v["error"]["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("discount_invalid")), "once per customer: {v}");
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("discount_invalid")),
+        "once per customer: {v}"
+    );
     let (s, v) = again(json!({"kind": "purchase", "plan_id": other_plan["id"], "currency": "IRR", "discount_code": "NOWRUZ-20"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "other plan: {v}");
     let (s, v) = again(json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR", "discount_code": "NOSUCH"})).await;
@@ -406,11 +688,20 @@ async fn discount_codes_follow_their_limits() {
     let (s, v) = as_user(&t, &tokens[1], Method::POST, "/api/v1/orders", Some(json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR", "discount_code": "NOWRUZ-20"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "used up: {v}");
     // Cancelling an unpaid order gives its use back.
-    let (s, v) = as_user(&t, &tokens[0], Method::POST, &format!("/api/v1/orders/{}/cancel", o2["id"]), None).await;
+    let (s, v) = as_user(
+        &t,
+        &tokens[0],
+        Method::POST,
+        &format!("/api/v1/orders/{}/cancel", o2["id"]),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = as_user(&t, &tokens[1], Method::POST, "/api/v1/orders", Some(json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR", "discount_code": "NOWRUZ-20"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (_, c) = t.get(&format!("/api/v1/discount-codes/{}", code["id"])).await;
+    let (_, c) = t
+        .get(&format!("/api/v1/discount-codes/{}", code["id"]))
+        .await;
     assert_eq!(c["used_count"], 2);
     // An idempotency key returns the first order.
     let body = json!({"kind": "purchase", "plan_id": shop.plan, "currency": "USD", "idempotency_key": "k-1"});
@@ -427,28 +718,67 @@ async fn revenue_report_by_day_method_and_csv() {
     // Two card payments approved, one rejected, one wallet payment (not revenue).
     let mut approved = 0;
     for i in 0..3u64 {
-        let o = order(&t, &shop.token, json!({"kind": "topup", "amount_minor": 1_000_000 + i as i64, "currency": "IRR"})).await;
-        let (_, p) = as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{}/pay", o["id"]), Some(json!({"method": "card"}))).await;
+        let o = order(
+            &t,
+            &shop.token,
+            json!({"kind": "topup", "amount_minor": 1_000_000 + i as i64, "currency": "IRR"}),
+        )
+        .await;
+        let (_, p) = as_user(
+            &t,
+            &shop.token,
+            Method::POST,
+            &format!("/api/v1/orders/{}/pay", o["id"]),
+            Some(json!({"method": "card"})),
+        )
+        .await;
         let pid = p["id"].as_i64().unwrap_or_default();
         upload(&t, &shop.token, pid, picture(100 + i)).await;
         if i < 2 {
-            let (s, v) = t.post(&format!("/api/v1/payments/{pid}/approve"), json!({})).await;
+            let (s, v) = t
+                .post(&format!("/api/v1/payments/{pid}/approve"), json!({}))
+                .await;
             assert_eq!(s, StatusCode::OK, "{v}");
             approved += 1_000_000 + i as i64;
         } else {
-            t.post(&format!("/api/v1/payments/{pid}/reject"), json!({"reason": "no transfer"})).await;
+            t.post(
+                &format!("/api/v1/payments/{pid}/reject"),
+                json!({"reason": "no transfer"}),
+            )
+            .await;
         }
     }
-    assert_eq!(balance(&t, shop.customer, "IRR").await, approved, "top-ups reach the wallet on approval");
-    let o = order(&t, &shop.token, json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"})).await;
-    as_user(&t, &shop.token, Method::POST, &format!("/api/v1/orders/{}/pay", o["id"]), Some(json!({"method": "wallet"}))).await;
+    assert_eq!(
+        balance(&t, shop.customer, "IRR").await,
+        approved,
+        "top-ups reach the wallet on approval"
+    );
+    let o = order(
+        &t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
+    )
+    .await;
+    as_user(
+        &t,
+        &shop.token,
+        Method::POST,
+        &format!("/api/v1/orders/{}/pay", o["id"]),
+        Some(json!({"method": "wallet"})),
+    )
+    .await;
     let (s, r) = t.get("/api/v1/reports/revenue?group=day&by=method").await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["totals"][0]["currency"], "IRR");
-    assert_eq!(r["totals"][0]["gross_minor"], approved, "wallet spending is not revenue again: {r}");
+    assert_eq!(
+        r["totals"][0]["gross_minor"], approved,
+        "wallet spending is not revenue again: {r}"
+    );
     assert_eq!(r["totals"][0]["count"], 2);
     assert_eq!(r["lines"][0]["key"], "card");
-    let (s, r) = t.get(&format!("/api/v1/reports/revenue?by=card&group=month")).await;
+    let (s, r) = t
+        .get(&format!("/api/v1/reports/revenue?by=card&group=month"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["lines"][0]["key"], shop.card.to_string());
     let (s, h, csv) = {
@@ -458,14 +788,35 @@ async fn revenue_report_by_day_method_and_csv() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        (resp.status(), resp.headers().clone(), resp.text().await.unwrap_or_default())
+        (
+            resp.status(),
+            resp.headers().clone(),
+            resp.text().await.unwrap_or_default(),
+        )
     };
     assert_eq!(s, StatusCode::OK);
-    assert!(h.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/csv")));
+    assert!(
+        h.get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/csv"))
+    );
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "period,currency,key,count,gross_minor,refunded_minor,net_minor");
-    assert!(lines[1].ends_with(&format!(",IRR,card,2,{approved},0,{approved}")), "{csv}");
-    let (s, _) = as_user(&t, &shop.token, Method::GET, "/api/v1/reports/revenue", None).await;
+    assert_eq!(
+        lines[0],
+        "period,currency,key,count,gross_minor,refunded_minor,net_minor"
+    );
+    assert!(
+        lines[1].ends_with(&format!(",IRR,card,2,{approved},0,{approved}")),
+        "{csv}"
+    );
+    let (s, _) = as_user(
+        &t,
+        &shop.token,
+        Method::GET,
+        "/api/v1/reports/revenue",
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     t.stop().await;
 }
