@@ -662,9 +662,11 @@ impl App {
         let digest = hex::encode(sha2::Sha256::digest(body));
         let token = self.gateways().cryptopay_token.clone().unwrap_or_default();
         if !signature.is_some_and(|s| cryptopay::verify_signature(&token, body, s)) {
+            // The signature is part of the key: each forged variant is recorded.
+            let sig: String = signature.unwrap_or("none").chars().take(64).collect();
             self.record(
                 "cryptopay",
-                &format!("forged:{digest}"),
+                &format!("forged:{digest}:{sig}"),
                 None,
                 &text,
                 "failed",

@@ -9,6 +9,7 @@ mod client;
 mod gateways;
 mod gateways_crypto_stars;
 mod money;
+mod money_gateways;
 mod resources;
 mod schema;
 mod sub;

@@ -820,3 +820,20 @@ async fn revenue_report_by_day_method_and_csv() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     t.stop().await;
 }
+
+/// Starts paying order `oid` as the customer.
+pub(crate) async fn pay_with(
+    t: &TestApp,
+    token: &str,
+    oid: i64,
+    body: Value,
+) -> (StatusCode, Value) {
+    as_user(
+        t,
+        token,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(body),
+    )
+    .await
+}
