@@ -298,6 +298,7 @@ regex!(
 regex!(SPACED, r"\d{1,3}(?: \d{3})+");
 
 #[cfg(test)]
+#[allow(dead_code)]
 fn all_regexes() -> [&'static LazyLock<Option<Regex>>; 7] {
     [
         &DATE_YMD,
