@@ -74,12 +74,14 @@ pub(crate) fn finish(mut doc: Doc) -> Doc {
             };
             add("400", "Malformed request");
             add("404", "Not found");
+            add("402", "The wallet balance does not cover the amount");
             add("409", "Conflict with the current state");
             add("413", "Request body too large");
             add("422", "Validation failed; details name the fields");
             add("423", "Account locked");
             add("429", "Too many requests");
             add("500", "Internal error; the message carries the request id");
+            add("502", "A payment gateway refused or did not answer");
             add("503", "Temporarily unavailable");
             if secured {
                 add("401", "Missing, invalid or expired token");

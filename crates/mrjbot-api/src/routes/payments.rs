@@ -290,7 +290,8 @@ async fn list_receipts(
 
 /// The picture of a receipt (needs `payments.read`).
 #[utoipa::path(get, path = "/api/v1/receipts/{id}/image", tag = "payments", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "The picture", content_type = "application/octet-stream", body = Vec<u8>)))]
+    responses((status = 200, description = "The picture", content(
+        (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"), (Vec<u8> = "application/octet-stream")))))]
 async fn receipt_image(
     State(app): State<App>,
     Auth(a): Auth,
@@ -462,7 +463,8 @@ async fn delete_discount(
 
 /// The financial report (needs `reports.read`); `format=csv` for a CSV download.
 #[utoipa::path(get, path = "/api/v1/reports/revenue", tag = "payments", params(ReportParams), security(("bearer" = [])),
-    responses((status = 200, description = "The report (JSON or CSV)", body = RevenueReport)))]
+    responses((status = 200, description = "The report (JSON, or CSV with format=csv)", content(
+        (RevenueReport = "application/json"), (String = "text/csv")))))]
 async fn revenue(
     State(app): State<App>,
     Auth(a): Auth,

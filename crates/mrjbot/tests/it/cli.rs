@@ -173,6 +173,7 @@ fn free_port() -> u16 {
 }
 
 async fn start_server(dir: &std::path::Path, port: u16, db_url: Option<&str>) -> (Server, String) {
+    mrjbot_app::pay::install_crypto();
     let mut cmd = command(dir);
     cmd.args([
         "serve",
@@ -348,5 +349,173 @@ async fn kill_9_loses_nothing_committed_postgres() {
         return;
     };
     restart_safety(Some(url)).await;
+    mrjbot_testkit::drop_pg_database(&name).await;
+}
+
+/// Signs in and returns a closure-friendly client for a subprocess server.
+async fn sign_in(base: &str, user: &str, password: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    v["access_token"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn call(
+    base: &str,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A payment is confirmed, then the process dies with `kill -9` before the subscription
+/// is delivered (its region has no serving node). After the restart the delivery happens
+/// from the outbox, exactly once, without anyone paying again.
+async fn delivery_survives_kill_9(db_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let mut envs = Vec::new();
+    if let Some(u) = &db_url {
+        envs.push(("DATABASE_URL", u.as_str()));
+    }
+    let (ok, _, err) = create_admin(d, "ops", Some("ops-password-1"), &envs);
+    assert!(ok, "{err}");
+    let port = free_port();
+    let (mut server, base) = start_server(d, port, db_url.as_deref()).await;
+    let admin = sign_in(&base, "ops", "ops-password-1").await;
+    let (s, node) = call(&base, &admin, Method::POST, "/api/v1/nodes", Some(json!({"name": "de-1", "kind": "agent", "address": "10.0.0.1", "region": "de", "is_enabled": false}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{node}");
+    let (s, plan) = call(&base, &admin, Method::POST, "/api/v1/plans", Some(json!({"name": "DE", "duration_days": 30, "region": "de", "prices": [{"currency": "IRR", "amount_minor": 1_000_000}]}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let (s, user) = call(
+        &base,
+        &admin,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"username": "cust", "password": "test-password-1", "roles": ["user"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{user}");
+    let uid = user["id"].as_i64().unwrap_or_default();
+    call(
+        &base,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/users/{uid}/wallet/adjust"),
+        Some(json!({"amount_minor": 1_000_000, "currency": "IRR", "note": "test"})),
+    )
+    .await;
+    let cust = sign_in(&base, "cust", "test-password-1").await;
+    let (s, order) = call(
+        &base,
+        &cust,
+        Method::POST,
+        "/api/v1/orders",
+        Some(json!({"kind": "purchase", "plan_id": plan["id"], "currency": "IRR"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let oid = order["id"].as_i64().unwrap_or_default();
+    let (s, pay) = call(
+        &base,
+        &cust,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/pay"),
+        Some(json!({"method": "wallet"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{pay}");
+    let (_, o) = call(
+        &base,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/orders/{oid}"),
+        None,
+    )
+    .await;
+    assert_eq!(o["status"], "paid");
+    assert!(o["fulfilled_at"].is_null(), "{o}");
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+
+    let (_server, base) = start_server(d, free_port(), db_url.as_deref()).await;
+    let admin = sign_in(&base, "ops", "ops-password-1").await;
+    // The data plane comes back; the outbox item committed with the payment delivers.
+    let (s, v) = call(
+        &base,
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/nodes/{}", node["id"]),
+        Some(json!({"is_enabled": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let started = Instant::now();
+    let o = loop {
+        let (_, o) = call(
+            &base,
+            &admin,
+            Method::GET,
+            &format!("/api/v1/orders/{oid}"),
+            None,
+        )
+        .await;
+        if !o["fulfilled_at"].is_null() {
+            break o;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not delivered after the restart: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, subs) = call(
+        &base,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/subscriptions?user_id={uid}"),
+        None,
+    )
+    .await;
+    assert_eq!(subs["total"], 1, "{subs}");
+    assert_eq!(o["subscription_id"], subs["items"][0]["id"]);
+    let (_, w) = call(
+        &base,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/users/{uid}/wallet"),
+        None,
+    )
+    .await;
+    assert_eq!(w["balances"][0]["amount_minor"], 0, "paid once: {w}");
+}
+
+#[tokio::test]
+async fn delivery_survives_kill_9_sqlite() {
+    delivery_survives_kill_9(None).await;
+}
+
+#[tokio::test]
+async fn delivery_survives_kill_9_postgres() {
+    let Some((url, name)) = mrjbot_testkit::fresh_pg_database().await else {
+        return;
+    };
+    delivery_survives_kill_9(Some(url)).await;
     mrjbot_testkit::drop_pg_database(&name).await;
 }

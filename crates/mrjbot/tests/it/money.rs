@@ -776,9 +776,7 @@ async fn revenue_report_by_day_method_and_csv() {
     );
     assert_eq!(r["totals"][0]["count"], 2);
     assert_eq!(r["lines"][0]["key"], "card");
-    let (s, r) = t
-        .get("/api/v1/reports/revenue?by=card&group=month")
-        .await;
+    let (s, r) = t.get("/api/v1/reports/revenue?by=card&group=month").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["lines"][0]["key"], shop.card.to_string());
     let (s, h, csv) = {
