@@ -16,7 +16,7 @@ struct Fixtures {
     ids: HashMap<&'static str, i64>,
 }
 
-async fn fixtures(t: &TestApp) -> Fixtures {
+async fn fixtures(t: &TestApp, money: bool) -> Fixtures {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let mut ids = HashMap::new();
     let (_, u) = t
@@ -68,10 +68,78 @@ async fn fixtures(t: &TestApp) -> Fixtures {
         )
         .await;
     assert!(r.is_array(), "{r}");
+    if !money {
+        return Fixtures { ids };
+    }
+    // Money: a card, an order with an open card payment, a paid order, a discount code.
+    let card_number = card_number(n);
+    let (_, c) = t
+        .post(
+            "/api/v1/cards",
+            json!({"number": card_number, "owner_name": "Owner"}),
+        )
+        .await;
+    ids.insert("card", c["id"].as_i64().unwrap_or_default());
+    ids.insert("card_number", card_number.parse().unwrap_or_default());
+    let (_, c) = t
+        .post("/api/v1/cards", json!({"number": self::card_number(n + 500_000), "owner_name": "Spare", "is_active": false}))
+        .await;
+    ids.insert("spare_card", c["id"].as_i64().unwrap_or_default());
+    for key in ["order", "paid"] {
+        let (_, o) = t
+            .post("/api/v1/orders", json!({"user_id": ids["user"], "kind": "topup", "amount_minor": 1000, "currency": "IRR"}))
+            .await;
+        ids.insert(key, o["id"].as_i64().unwrap_or_default());
+    }
+    let (_, p) = t
+        .post(
+            &format!("/api/v1/orders/{}/pay", ids["order"]),
+            json!({"method": "card"}),
+        )
+        .await;
+    ids.insert("payment", p["id"].as_i64().unwrap_or_default());
+    let (_, p) = t
+        .post(
+            &format!("/api/v1/orders/{}/pay", ids["paid"]),
+            json!({"method": "card"}),
+        )
+        .await;
+    let paid = p["id"].as_i64().unwrap_or_default();
+    let (s, _) = t
+        .post(&format!("/api/v1/payments/{paid}/approve"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    ids.insert("paid_payment", paid);
+    let (_, d) = t
+        .post(
+            "/api/v1/discount-codes",
+            json!({"code": format!("FIX{n}"), "kind": "percent", "value": 10}),
+        )
+        .await;
+    ids.insert("discount", d["id"].as_i64().unwrap_or_default());
     for (k, v) in &ids {
         assert!(*v > 0, "fixture {k} was not created");
     }
     Fixtures { ids }
+}
+
+/// A valid (Luhn) 16-digit card number unique to `n`.
+fn card_number(n: i64) -> String {
+    let body = format!("603799{:09}", n);
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 fn fill(path: &str, f: &Fixtures) -> String {
@@ -266,6 +334,93 @@ fn cases() -> Vec<Case> {
             SALES,
         ),
         case(M::GET, "/api/v1/audit-log", None, ADMIN),
+        case(M::GET, "/api/v1/orders", None, ANY_USER),
+        case(
+            M::POST,
+            "/api/v1/orders",
+            Some(json!({"kind": "topup", "amount_minor": 1000, "currency": "IRR"})),
+            ANY_USER,
+        ),
+        case(M::GET, "/api/v1/orders/{order}", None, STAFF_READ),
+        case(M::POST, "/api/v1/orders/{order}/cancel", None, SALES),
+        case(
+            M::POST,
+            "/api/v1/orders/{order}/pay",
+            Some(json!({"method": "card"})),
+            SALES,
+        ),
+        case(M::GET, "/api/v1/payments", None, ANY_USER),
+        case(M::GET, "/api/v1/payments/methods", None, ANY_USER),
+        case(M::GET, "/api/v1/payments/{payment}", None, STAFF_READ),
+        case(
+            M::GET,
+            "/api/v1/payments/{payment}/receipts",
+            None,
+            STAFF_READ,
+        ),
+        case(M::POST, "/api/v1/payments/{payment}/approve", None, SALES),
+        case(
+            M::POST,
+            "/api/v1/payments/{payment}/reject",
+            Some(json!({"reason": "no transfer"})),
+            SALES,
+        ),
+        case(
+            M::POST,
+            "/api/v1/payments/{paid_payment}/refund",
+            Some(json!({"destination": "wallet", "reason": "r"})),
+            SALES,
+        ),
+        case(M::GET, "/api/v1/users/{user}/wallet", None, STAFF_READ),
+        case(
+            M::POST,
+            "/api/v1/users/{user}/wallet/adjust",
+            Some(json!({"amount_minor": 100, "currency": "IRR", "note": "n"})),
+            SALES,
+        ),
+        case(M::GET, "/api/v1/cards", None, STAFF_READ),
+        case(
+            M::POST,
+            "/api/v1/cards",
+            Some(json!({"number": "", "owner_name": "New"})),
+            ADMIN,
+        ),
+        case(M::GET, "/api/v1/cards/{card}", None, STAFF_READ),
+        case(
+            M::PUT,
+            "/api/v1/cards/{card}",
+            Some(json!({"number": "{card_number}", "owner_name": "Renamed"})),
+            ADMIN,
+        ),
+        case(M::DELETE, "/api/v1/cards/{spare_card}", None, ADMIN),
+        case(M::GET, "/api/v1/discount-codes", None, STAFF_READ),
+        case(
+            M::POST,
+            "/api/v1/discount-codes",
+            Some(json!({"code": "", "kind": "percent", "value": 5})),
+            ADMIN,
+        ),
+        case(
+            M::GET,
+            "/api/v1/discount-codes/{discount}",
+            None,
+            STAFF_READ,
+        ),
+        case(
+            M::PUT,
+            "/api/v1/discount-codes/{discount}",
+            Some(json!({"code": "", "kind": "percent", "value": 7})),
+            ADMIN,
+        ),
+        case(M::DELETE, "/api/v1/discount-codes/{discount}", None, ADMIN),
+        case(M::GET, "/api/v1/reports/revenue", None, SALES),
+        case(M::GET, "/api/v1/settings/payments", None, ADMIN),
+        case(
+            M::PUT,
+            "/api/v1/settings/payments",
+            Some(json!({"order_ttl_minutes": 30})),
+            ADMIN,
+        ),
     ]
 }
 
@@ -283,6 +438,14 @@ fn body_for(c: &Case, f: &Fixtures) -> Option<Value> {
     if b.get("name").is_some_and(|v| v == "") {
         b["name"] = json!(format!("n{n}"));
     }
+    if b.get("code").is_some_and(|v| v == "") {
+        b["code"] = json!(format!("CODE{n}"));
+    }
+    match b.get("number").and_then(Value::as_str) {
+        Some("") => b["number"] = json!(card_number(1_000_000 + n)),
+        Some("{card_number}") => b["number"] = json!(format!("{:016}", f.ids["card_number"])),
+        _ => {}
+    }
     Some(b)
 }
 
@@ -297,31 +460,41 @@ async fn every_endpoint_by_every_role(#[case] backend: Backend) {
     }
     let mut failures = Vec::new();
     let mut checked = 0;
+    let mut tokens: HashMap<&str, String> = HashMap::new();
     for c in cases() {
         for role in ROLES {
             // Suspend/activate need the matching starting state.
-            let f = fixtures(&t).await;
+            let money = [
+                "{order}",
+                "{payment}",
+                "{paid_payment}",
+                "{card}",
+                "{spare_card}",
+                "{discount}",
+            ]
+            .iter()
+            .any(|k| c.path.contains(k));
+            let f = fixtures(&t, money).await;
             if c.path.ends_with("/activate") {
                 t.post(&fill("/api/v1/subscriptions/{sub}/suspend", &f), json!({}))
                     .await;
             }
-            let token = match role {
-                "anonymous" => None,
-                "admin" => Some(
-                    t.login("admin", &t.admin_password)
-                        .await
-                        .unwrap_or_default(),
-                ),
-                r => Some(
-                    t.login(&format!("as-{r}"), "test-password-1")
-                        .await
-                        .unwrap_or_default(),
-                ),
-            };
+            // One session per role, signed in again only after the logout case ends it.
+            if role != "anonymous" && !tokens.contains_key(role) {
+                let token = match role {
+                    "admin" => t.login("admin", &t.admin_password).await,
+                    r => t.login(&format!("as-{r}"), "test-password-1").await,
+                };
+                tokens.insert(role, token.unwrap_or_default());
+            }
+            let token = tokens.get(role).cloned();
             let path = fill(c.path, &f);
             let (status, body) = t
                 .call(c.method.clone(), &path, token.as_deref(), body_for(&c, &f))
                 .await;
+            if c.path.ends_with("/logout") {
+                tokens.remove(role);
+            }
             let allowed = c.allowed.contains(&role);
             let ok = if allowed {
                 status.is_success()
