@@ -207,6 +207,18 @@ run_engine() {
   seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 2, "node_id": 1}'
   seed /api/v1/subscriptions '{"user_id": 2, "plan_id": 1, "start": "temporary"}'
   seed /api/v1/subscriptions '{"user_id": 3, "plan_id": 2, "note": "seeded"}'
+  # Money: cards, discount codes, orders with open and approved card payments, a wallet.
+  seed /api/v1/cards '{"number": "6037997599514529", "owner_name": "Ali Rezaei", "bank": "Melli", "daily_cap_minor": 500000000}'
+  seed /api/v1/cards '{"number": "6219861034529007", "owner_name": "Sara Ahmadi", "weight": 2, "is_active": false}'
+  seed /api/v1/discount-codes '{"code": "WELCOME10", "kind": "percent", "value": 10, "max_uses": 100}'
+  seed /api/v1/discount-codes '{"code": "FIXED5", "kind": "fixed", "value": 50000, "currency": "IRR", "plan_ids": [1]}'
+  seed /api/v1/orders '{"user_id": 2, "kind": "purchase", "plan_id": 1, "currency": "IRR"}'
+  seed /api/v1/orders '{"user_id": 2, "kind": "topup", "amount_minor": 300000, "currency": "IRR"}'
+  seed /api/v1/orders '{"user_id": 3, "kind": "topup", "amount_minor": 200000, "currency": "IRR"}'
+  seed /api/v1/orders/1/pay '{"method": "card"}'
+  seed /api/v1/orders/2/pay '{"method": "card"}'
+  seed /api/v1/payments/2/approve '{}'
+  seed /api/v1/users/2/wallet/adjust '{"amount_minor": 1000000, "currency": "IRR", "note": "seeded"}'
 
   # schemathesis 4.x scans 2xx bodies for same-origin URLs (Location-header inference) and
   # crashes with "ValueError: Invalid IPv6 URL" on any string such as "http://[x" (e.g. a

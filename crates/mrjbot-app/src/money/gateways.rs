@@ -213,6 +213,9 @@ impl App {
             }
             PaymentMethod::Yookassa => {
                 let yk = g.yookassa.as_ref().ok_or_else(|| unavailable("YooKassa"))?;
+                let account_email = users_repo::get(self.db().read().await?.conn(), order.user_id)
+                    .await?
+                    .and_then(|u| u.email);
                 let return_url = settings
                     .return_url
                     .clone()
@@ -231,7 +234,8 @@ impl App {
                         ("payment_id".to_owned(), p.id.to_string()),
                         ("order_id".to_owned(), order.id.to_string()),
                     ]),
-                    customer_email: req.email.clone(),
+                    // 54-FZ receipts need a contact: the one given now, else the account's.
+                    customer_email: req.email.clone().or(account_email),
                     customer_phone: req.phone.clone(),
                     item_description: description.clone(),
                 };

@@ -310,6 +310,29 @@ fn transition(msg: impl Into<String>) -> AppError {
 
 const MAX_TOPUP_MINOR: i64 = 1_000_000_000_000;
 
+/// A wallet ledger entry for `user_id` caused by `cause` (type, id), without note or author.
+pub(crate) fn ledger_entry(
+    user_id: i64,
+    amount_minor: i64,
+    currency: &str,
+    reason: &str,
+    cause: Option<(&str, i64)>,
+    now: i64,
+) -> LedgerRow {
+    LedgerRow {
+        id: 0,
+        user_id,
+        amount_minor,
+        currency: currency.to_owned(),
+        reason: reason.to_owned(),
+        ref_type: cause.map(|c| c.0.to_owned()),
+        ref_id: cause.map(|c| c.1),
+        note: None,
+        created_by: None,
+        created_at: now,
+    }
+}
+
 impl App {
     /// The customer of an order: the caller, or anyone for staff with `payments.approve`
     /// or `subscriptions.write`.
@@ -713,16 +736,15 @@ impl App {
             repo::ledger_append(
                 tx.conn(),
                 &LedgerRow {
-                    id: 0,
-                    user_id: order.user_id,
-                    amount_minor: -order.amount_minor,
-                    currency: order.currency.clone(),
-                    reason: "order_payment".into(),
-                    ref_type: Some("payment".into()),
-                    ref_id: Some(p.id),
-                    note: None,
                     created_by: actor.user_id,
-                    created_at: now.millis(),
+                    ..ledger_entry(
+                        order.user_id,
+                        -order.amount_minor,
+                        &order.currency,
+                        "order_payment",
+                        Some(("payment", p.id)),
+                        now.millis(),
+                    )
                 },
             )
             .await?;
@@ -851,17 +873,16 @@ impl App {
             repo::ledger_append(
                 c.reborrow(),
                 &LedgerRow {
-                    id: 0,
-                    user_id: target.user_id,
-                    amount_minor: p.amount_minor,
-                    currency: p.currency.clone(),
-                    reason: "topup".into(),
-                    ref_type: Some("payment".into()),
-                    ref_id: Some(p.id),
                     note: (outcome == Confirmed::ToWallet)
                         .then(|| format!("second payment for order {}", order.id)),
-                    created_by: None,
-                    created_at: now,
+                    ..ledger_entry(
+                        target.user_id,
+                        p.amount_minor,
+                        &p.currency,
+                        "topup",
+                        Some(("payment", p.id)),
+                        now,
+                    )
                 },
             )
             .await?;
@@ -1124,16 +1145,16 @@ impl App {
             ));
         }
         let entry = LedgerRow {
-            id: 0,
-            user_id,
-            amount_minor: input.amount_minor,
-            currency: input.currency.code().into(),
-            reason: "adjustment".into(),
-            ref_type: None,
-            ref_id: None,
             note: Some(note.into()),
             created_by: actor.user_id,
-            created_at: now,
+            ..ledger_entry(
+                user_id,
+                input.amount_minor,
+                input.currency.code(),
+                "adjustment",
+                None,
+                now,
+            )
         };
         repo::ledger_append(tx.conn(), &entry).await?;
         self.audit(
@@ -1223,16 +1244,16 @@ impl App {
             repo::ledger_append(
                 tx.conn(),
                 &LedgerRow {
-                    id: 0,
-                    user_id: p.user_id,
-                    amount_minor: amount,
-                    currency: p.currency.clone(),
-                    reason: "refund".into(),
-                    ref_type: Some("refund".into()),
-                    ref_id: Some(rid),
                     note: Some(reason.clone()),
                     created_by: actor.user_id,
-                    created_at: now,
+                    ..ledger_entry(
+                        p.user_id,
+                        amount,
+                        &p.currency,
+                        "refund",
+                        Some(("refund", rid)),
+                        now,
+                    )
                 },
             )
             .await?;

@@ -12,6 +12,7 @@
 use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
+use crate::money::ledger_entry;
 use mrjbot_db::money::{self as repo, LedgerRow, OutboxRow};
 use mrjbot_db::{
     nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo,
@@ -295,16 +296,15 @@ impl App {
                 repo::ledger_append(
                     tx.conn(),
                     &LedgerRow {
-                        id: 0,
-                        user_id: order.user_id,
-                        amount_minor: order.amount_minor,
-                        currency: order.currency.clone(),
-                        reason: "undelivered_refund".into(),
-                        ref_type: Some("order".into()),
-                        ref_id: Some(order.id),
                         note: Some(reason.into()),
-                        created_by: None,
-                        created_at: now,
+                        ..ledger_entry(
+                            order.user_id,
+                            order.amount_minor,
+                            &order.currency,
+                            "undelivered_refund",
+                            Some(("order", order.id)),
+                            now,
+                        )
                     },
                 )
                 .await?;

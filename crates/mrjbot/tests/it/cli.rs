@@ -204,31 +204,9 @@ async fn start_server(dir: &std::path::Path, port: u16, db_url: Option<&str>) ->
 }
 
 async fn restart_safety(db_url: Option<String>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (dir, mut server, base, token) = served(db_url.as_deref()).await;
     let d = dir.path();
-    let mut envs = Vec::new();
-    if let Some(u) = &db_url {
-        envs.push(("DATABASE_URL", u.as_str()));
-    }
-    let (ok, _, err) = create_admin(d, "ops", Some("ops-password-1"), &envs);
-    assert!(ok, "{err}");
-    let port = free_port();
-    let (mut server, base) = start_server(d, port, db_url.as_deref()).await;
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "ops", "password": "ops-password-1"}));
-    let token: Value = login
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
 
     // A burst of writes from 8 writers; kill -9 while it runs.
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
@@ -352,7 +330,19 @@ async fn kill_9_loses_nothing_committed_postgres() {
     mrjbot_testkit::drop_pg_database(&name).await;
 }
 
-/// Signs in and returns a closure-friendly client for a subprocess server.
+/// A fresh store with the admin `ops` and a server on it: (dir, server, base URL, the
+/// admin's access token).
+async fn served(db_url: Option<&str>) -> (tempfile::TempDir, Server, String, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let envs: Vec<(&str, &str)> = db_url.map(|u| ("DATABASE_URL", u)).into_iter().collect();
+    let (ok, _, err) = create_admin(dir.path(), "ops", Some("ops-password-1"), &envs);
+    assert!(ok, "{err}");
+    let (server, base) = start_server(dir.path(), free_port(), db_url).await;
+    let token = sign_in(&base, "ops", "ops-password-1").await;
+    (dir, server, base, token)
+}
+
+/// Signs in to a subprocess server and returns the access token.
 async fn sign_in(base: &str, user: &str, password: &str) -> String {
     let v: Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
@@ -388,17 +378,8 @@ async fn call(
 /// is delivered (its region has no serving node). After the restart the delivery happens
 /// from the outbox, exactly once, without anyone paying again.
 async fn delivery_survives_kill_9(db_url: Option<String>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (dir, mut server, base, admin) = served(db_url.as_deref()).await;
     let d = dir.path();
-    let mut envs = Vec::new();
-    if let Some(u) = &db_url {
-        envs.push(("DATABASE_URL", u.as_str()));
-    }
-    let (ok, _, err) = create_admin(d, "ops", Some("ops-password-1"), &envs);
-    assert!(ok, "{err}");
-    let port = free_port();
-    let (mut server, base) = start_server(d, port, db_url.as_deref()).await;
-    let admin = sign_in(&base, "ops", "ops-password-1").await;
     let (s, node) = call(&base, &admin, Method::POST, "/api/v1/nodes", Some(json!({"name": "de-1", "kind": "agent", "address": "10.0.0.1", "region": "de", "is_enabled": false}))).await;
     assert_eq!(s, StatusCode::CREATED, "{node}");
     let (s, plan) = call(&base, &admin, Method::POST, "/api/v1/plans", Some(json!({"name": "DE", "duration_days": 30, "region": "de", "prices": [{"currency": "IRR", "amount_minor": 1_000_000}]}))).await;

@@ -835,3 +835,18 @@ pub(crate) async fn pay_with(
     )
     .await
 }
+
+/// Places a purchase order of the shop's plan in `currency` and starts paying it with
+/// `method`; returns (order id, the payment attempt).
+pub(crate) async fn buy(t: &TestApp, shop: &Shop, currency: &str, method: Value) -> (i64, Value) {
+    let o = order(
+        t,
+        &shop.token,
+        json!({"kind": "purchase", "plan_id": shop.plan, "currency": currency}),
+    )
+    .await;
+    let oid = o["id"].as_i64().unwrap_or_default();
+    let (s, p) = pay_with(t, &shop.token, oid, method).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    (oid, p)
+}

@@ -4,7 +4,7 @@
 //! amount) refused and recorded, lost callbacks found by reconciliation, refunds.
 
 use crate::money::{
-    PRICE_IRR, as_user, balance, delivered, order, pay_with, shop, subscriptions_of, wait_for,
+    PRICE_IRR, as_user, balance, buy, delivered, order, pay_with, shop, subscriptions_of, wait_for,
 };
 use crate::*;
 use mrjbot_testkit::fakes::cryptopay::FakeCryptoPay;
@@ -55,15 +55,7 @@ async fn zarinpal_verifies_once_whatever_the_browser_does(#[case] backend: Backe
         c.public_url = Some(PUBLIC.into());
     });
     let shop = shop(&t, "zp").await;
-    let o = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
-    )
-    .await;
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = pay_with(&t, &shop.token, oid, json!({"method": "zarinpal"})).await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (oid, p) = buy(&t, &shop, "IRR", json!({"method": "zarinpal"})).await;
     let authority = p["gateway_ref"].as_str().unwrap_or_default().to_owned();
     assert!(
         p["pay_url"]
@@ -201,21 +193,13 @@ async fn yookassa_acts_on_the_refetched_payment_only(#[case] backend: Backend) {
     });
     fake.set_webhook(&format!("{}/api/v1/payments/callbacks/yookassa", t.base));
     let shop = shop(&t, "yk").await;
-    let o = order(
+    let (oid, p) = buy(
         &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "RUB"}),
-    )
-    .await;
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = pay_with(
-        &t,
-        &shop.token,
-        oid,
+        &shop,
+        "RUB",
         json!({"method": "yookassa", "email": "c@example.com"}),
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
     let yid = p["gateway_ref"].as_str().unwrap_or_default().to_owned();
     assert!(
         p["pay_url"].as_str().is_some_and(|u| u.contains(&yid)),
@@ -339,22 +323,7 @@ async fn cryptopay_trusts_signed_and_refetched_invoices_only(#[case] backend: Ba
     });
     fake.set_webhook(&format!("{}/api/v1/payments/callbacks/cryptopay", t.base));
     let shop = shop(&t, "cp").await;
-    let o = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "USD"}),
-    )
-    .await;
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = as_user(
-        &t,
-        &shop.token,
-        Method::POST,
-        &format!("/api/v1/orders/{oid}/pay"),
-        Some(json!({"method": "cryptopay"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (oid, p) = buy(&t, &shop, "USD", json!({"method": "cryptopay"})).await;
     let invoice: i64 = p["gateway_ref"]
         .as_str()
         .and_then(|r| r.parse().ok())
@@ -445,22 +414,7 @@ async fn stars_checkout_delivers_on_successful_payment_only(#[case] backend: Bac
     });
     let shop = shop(&t, "stars").await;
     let tg_user = 900_000 + "stars".len() as i64;
-    let o = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "XTR"}),
-    )
-    .await;
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = as_user(
-        &t,
-        &shop.token,
-        Method::POST,
-        &format!("/api/v1/orders/{oid}/pay"),
-        Some(json!({"method": "stars"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (oid, p) = buy(&t, &shop, "XTR", json!({"method": "stars"})).await;
     let link = p["pay_url"].as_str().unwrap_or_default().to_owned();
     // Somebody else opening the customer's invoice is declined at pre-checkout.
     match fake
