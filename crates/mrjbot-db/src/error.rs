@@ -60,6 +60,12 @@ impl From<sqlx::Error> for DbError {
                 }
                 ErrorKind::ForeignKeyViolation => return DbError::ForeignKey,
                 ErrorKind::CheckViolation => return DbError::Check(d.message().to_owned()),
+                // SQLite enforces ON DELETE RESTRICT through a trigger and reports it with
+                // the extended code SQLITE_CONSTRAINT_TRIGGER (1811), which sqlx does not
+                // classify; the message is the foreign-key one.
+                _ if d.message().contains("FOREIGN KEY constraint failed") => {
+                    return DbError::ForeignKey;
+                }
                 _ => {}
             }
         }

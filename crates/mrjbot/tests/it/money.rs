@@ -308,6 +308,19 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     let (_, card) = t.get(&format!("/api/v1/cards/{}", shop.card)).await;
     assert_eq!(card["today_minor"], PRICE_IRR, "{card}");
     assert_eq!(card["month_count"], 1);
+    // Money rows keep what they point at: the card and the customer cannot be deleted.
+    let (s, v) = t.delete(&format!("/api/v1/cards/{}", shop.card)).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("in_use")),
+        "{v}"
+    );
+    let (s, v) = t.delete(&format!("/api/v1/users/{}", shop.customer)).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("in_use")),
+        "{v}"
+    );
     t.stop().await;
 }
 
