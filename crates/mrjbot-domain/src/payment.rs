@@ -362,7 +362,10 @@ pub fn assess(e: &ReceiptEvidence) -> Risk {
         reasons.push("transfer_failed".into());
         high = true;
     }
-    if !e.ocr_ran {
+    let read_nothing = e.read_rial.is_none() && e.read_card_last4.is_none() && !e.has_tracking;
+    if !e.ocr_ran || read_nothing {
+        // No text to judge (OCR off, failed, or a picture without a readable receipt):
+        // the admin must look; this alone is doubt, not evidence of fraud.
         reasons.push("not_read".into());
         score += 40;
     } else {
@@ -555,6 +558,16 @@ mod tests {
             ..clean()
         });
         assert_eq!(vague.verdict, Verdict::Medium);
+        let blank = assess(&ReceiptEvidence {
+            read_rial: None,
+            read_card_last4: None,
+            has_tracking: false,
+            ..clean()
+        });
+        assert_eq!(
+            (blank.verdict, blank.reasons),
+            (Verdict::Medium, vec!["not_read".to_owned()])
+        );
         // A long clean history never hides a finding.
         let loyal = assess(&ReceiptEvidence {
             customer_approved: 50,
