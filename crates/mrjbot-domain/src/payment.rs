@@ -321,6 +321,9 @@ pub struct ReceiptEvidence {
     pub says_failed: bool,
     /// A tracking or reference number was read.
     pub has_tracking: bool,
+    /// Days between the reservation day and the date printed on the receipt (receipt
+    /// minus reservation, in the seller's calendar), when a date was read.
+    pub date_offset_days: Option<i64>,
     /// Ids of earlier receipts with the same tracking/reference number.
     pub same_tracking_as: Vec<i64>,
     /// Ids of earlier receipts that look like the same picture (perceptual hash).
@@ -398,6 +401,23 @@ pub fn assess(e: &ReceiptEvidence) -> Risk {
         if !e.has_tracking {
             reasons.push("tracking_unread".into());
             score += 15;
+        }
+        match e.date_offset_days {
+            // Dated before the card was even shown: an old receipt sent again.
+            Some(d) if d < 0 => {
+                reasons.push("date_before_order".into());
+                high = true;
+            }
+            // More than a day after the reservation: late, or a made-up date.
+            Some(d) if d > 1 => {
+                reasons.push("date_late".into());
+                score += 20;
+            }
+            Some(_) => {}
+            None => {
+                reasons.push("date_unread".into());
+                score += 5;
+            }
         }
     }
     if e.customer_rejected > 0 {
@@ -524,6 +544,7 @@ mod tests {
             read_card_last4: Some("1234".into()),
             ocr_ran: true,
             has_tracking: true,
+            date_offset_days: Some(0),
             ..ReceiptEvidence::default()
         }
     }
@@ -537,6 +558,11 @@ mod tests {
         });
         assert_eq!(r.verdict, Verdict::High);
         assert_eq!(r.reasons, vec!["near_duplicate:7".to_owned()]);
+        let old = assess(&ReceiptEvidence {
+            date_offset_days: Some(-3),
+            ..clean()
+        });
+        assert_eq!(old.verdict, Verdict::High);
         let short = assess(&ReceiptEvidence {
             read_rial: Some(150_000),
             ..clean()

@@ -692,6 +692,7 @@ impl App {
         let (approved, rejected) =
             repo::card_history(c.conn(), payment.user_id, payment.id).await?;
         drop(c);
+        let settings = self.payment_settings().await?;
         let evidence = ReceiptEvidence {
             expected_rial: payment.amount_minor,
             read_rial: fields.as_ref().and_then(|f| f.amount_rial()),
@@ -703,6 +704,13 @@ impl App {
             ocr_ran: fields.is_some(),
             says_failed: fields.as_ref().and_then(|f| f.success) == Some(false),
             has_tracking: tracking.is_some() || reference.is_some(),
+            date_offset_days: fields
+                .as_ref()
+                .and_then(|f| f.date.as_deref())
+                .and_then(printed_day)
+                .map(|printed| {
+                    printed - local_day(payment.created_at, settings.utc_offset_minutes)
+                }),
             same_tracking_as: same_numbers.clone(),
             near_duplicate_of: near,
             customer_approved: approved,
@@ -732,7 +740,6 @@ impl App {
             risk_reasons: serde_json::to_string(&risk.reasons).unwrap_or_else(|_| "[]".into()),
         };
         let now = self.now().millis();
-        let settings = self.payment_settings().await?;
         let mut tx = self.db().begin().await?;
         repo::set_receipt_analysis(tx.conn(), rid, &analysis, now).await?;
         let trusted = settings.trusted_auto_approve.as_ref().is_some_and(|t| {
@@ -838,6 +845,35 @@ impl App {
     }
 }
 
+/// Days since 1970-01-01 of an instant in the seller's calendar.
+fn local_day(ms: i64, offset_minutes: i32) -> i64 {
+    (ms + i64::from(offset_minutes) * 60_000).div_euclid(86_400_000)
+}
+
+/// Days since 1970-01-01 of a date printed on a receipt (`YYYY/MM/DD[ HH:MM]`): Jalali
+/// when the year is below 1700 (bank apps in Iran print Jalali dates), else Gregorian.
+fn printed_day(s: &str) -> Option<i64> {
+    let mut parts = s.split_whitespace().next()?.split('/');
+    let (y, m, d): (i32, u32, u32) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    let (gy, gm, gd) = if y < 1700 {
+        mrjbot_i18n::from_jalali(y, m, d)?
+    } else {
+        (y, m, d)
+    };
+    let month = time::Month::try_from(u8::try_from(gm).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(gy, month, u8::try_from(gd).ok()?).ok()?;
+    Some(i64::from(
+        date.to_julian_day()
+            - time::Date::from_calendar_date(1970, time::Month::January, 1)
+                .ok()?
+                .to_julian_day(),
+    ))
+}
+
 /// The MIME type of a decoded receipt picture, by its magic bytes.
 fn sniff_image_type(b: &[u8]) -> &'static str {
     if b.starts_with(b"\x89PNG") {
@@ -929,6 +965,17 @@ fn card_view(r: CardRow, u: Option<&repo::CardUse>) -> CardView {
 #[cfg(test)]
 mod tests {
     use super::parse_card_number;
+
+    #[test]
+    fn printed_dates_in_both_calendars() {
+        // 1403/05/12 (Jalali) is 2024-08-02.
+        let day = super::printed_day("1403/05/12 14:32");
+        assert_eq!(day, super::printed_day("2024/08/02"));
+        assert_eq!(day, Some(19_937));
+        assert_eq!(super::local_day(1_722_556_800_000, 210), 19_937);
+        assert_eq!(super::printed_day("1403/13/40"), None);
+        assert_eq!(super::printed_day("garbage"), None);
+    }
 
     #[test]
     fn card_numbers_parse_in_any_digits_and_pass_luhn() {
