@@ -170,7 +170,8 @@ pub(crate) async fn balance(t: &TestApp, user: i64, currency: &str) -> i64 {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
-    let t = app!(backend);
+    // OCR off: the pictures here are not receipts; the verdict rests on what is known.
+    let t = app!(backend, |c| c.ocr = false);
     let shop = shop(&t, "card").await;
     let (_, seller) = t.user_with_role("seller-1", "seller").await;
     let o = order(
@@ -881,7 +882,7 @@ async fn card_payment_with_receipt(t: &TestApp, shop: &Shop, seed: u64) -> (i64,
 
 #[tokio::test]
 async fn seller_rules_trust_history_and_accept_old_receipts_under_a_threshold() {
-    let mut t = app!(Backend::Sqlite);
+    let mut t = app!(Backend::Sqlite, |c| c.ocr = false);
     let shop = shop(&t, "rules").await;
     let (s, v) = t
         .call(Method::PUT, "/api/v1/settings/payments", Some(&t.admin_token), Some(json!({
