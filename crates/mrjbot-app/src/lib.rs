@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod password;
 pub mod pay;
 pub mod plans;
+pub mod receipt;
 pub mod roles;
 pub mod subscriptions;
 pub mod subsettings;

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod money;
 pub mod permission;
 pub mod proxy;
+pub mod receipt;
 pub mod share;
 pub mod subscription;
 pub mod time;

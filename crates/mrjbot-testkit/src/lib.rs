@@ -314,3 +314,4 @@ impl TestApp {
 
 pub mod cores;
 pub mod fakes;
+pub mod receipts;
