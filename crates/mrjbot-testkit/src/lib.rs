@@ -318,3 +318,4 @@ impl TestApp {
 
 pub mod cores;
 pub mod fakes;
+pub mod receipts;
