@@ -695,7 +695,7 @@ fn luhn(digits: &[u8; 16]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn last4_string(card: &Card) -> String {

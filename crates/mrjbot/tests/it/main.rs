@@ -6,6 +6,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod client;
+mod receipts;
 mod resources;
 mod schema;
 mod sub;
