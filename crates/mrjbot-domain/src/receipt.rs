@@ -681,21 +681,8 @@ fn issuer_rank(digits: &[u8; 16]) -> u8 {
 }
 
 fn luhn(digits: &[u8; 16]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            let d = u32::from(d);
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
+    let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+    crate::payment::luhn_valid(&text)
 }
 
 fn last4_string(card: &Card) -> String {

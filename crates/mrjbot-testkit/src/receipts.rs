@@ -187,25 +187,6 @@ fn digits(rng: &mut StdRng, n: usize) -> String {
         .collect()
 }
 
-fn luhn_check_digit(body: &str) -> char {
-    // Doubling starts at the rightmost body digit because the check digit goes after it.
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    char::from(b'0' + ((10 - sum % 10) % 10) as u8)
-}
-
 /// `n` receipts drawn from `seed`, alternating Persian and English; about one in seven
 /// reports a failed transfer.
 pub fn sample_truths(n: usize, seed: u64) -> Vec<ReceiptTruth> {
@@ -227,7 +208,7 @@ pub fn sample_truths(n: usize, seed: u64) -> Vec<ReceiptTruth> {
             };
             let bin = BINS.choose(&mut rng).copied().unwrap_or("603799");
             let body = format!("{bin}{}", digits(&mut rng, 9));
-            let dest_card = format!("{body}{}", luhn_check_digit(&body));
+            let dest_card = format!("{body}{}", mrjbot_domain::payment::luhn_check_digit(&body));
             let src_bin = BINS.choose(&mut rng).copied().unwrap_or("610433");
             let src_card_masked = format!(
                 "{}-{}**-****-{}",
@@ -340,6 +321,24 @@ pub fn require_receipt_tools() -> bool {
     eprintln!(
         "skipped: receipt rendering needs {} (run scripts/test-deps.sh)",
         missing.join(", ")
+    );
+    false
+}
+
+/// Whether `ocr` can run (tesseract with its language data). A local run without it prints
+/// why and gets `false`; under `CI=true` this panics instead.
+pub async fn require_ocr(ocr: &mrjbot_app::receipt::Ocr) -> bool {
+    if ocr.available().await {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci,
+        "tesseract with fas and eng data is required in CI: run scripts/test-deps.sh \
+         (or set TESSERACT_BIN)"
+    );
+    eprintln!(
+        "skipped: tesseract with fas and eng data is not installed (run scripts/test-deps.sh)"
     );
     false
 }
@@ -463,7 +462,7 @@ fn grouped(n: i64, sep: char) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(c);
@@ -799,8 +798,8 @@ pub fn render(truth: &ReceiptTruth, style: Style) -> anyhow::Result<Vec<u8>> {
         Look::Jpeg { quality } => encode_jpeg(&canvas, quality),
         Look::Small => {
             let (w, h) = canvas.dimensions();
-            let small = image::imageops::resize(
-                &canvas,
+            let small = resize_rgb(
+                canvas,
                 w * 11 / 20,
                 h * 11 / 20,
                 image::imageops::FilterType::Triangle,
@@ -809,6 +808,14 @@ pub fn render(truth: &ReceiptTruth, style: Style) -> anyhow::Result<Vec<u8>> {
         }
         _ => encode_png(&canvas),
     }
+}
+
+/// Resizes through `DynamicImage`, whose code is compiled optimised inside `image` (the
+/// generic `imageops::resize` would be compiled unoptimised into this crate in tests).
+fn resize_rgb(img: RgbImage, w: u32, h: u32, filter: image::imageops::FilterType) -> RgbImage {
+    image::DynamicImage::ImageRgb8(img)
+        .resize_exact(w, h, filter)
+        .into_rgb8()
 }
 
 fn mix(a: [u8; 3], b: [u8; 3], t: f32) -> [u8; 3] {
@@ -910,8 +917,8 @@ pub fn variant(bytes: &[u8], v: Variant) -> anyhow::Result<Vec<u8>> {
     let (w, h) = img.dimensions();
     match v {
         Variant::Reencoded { quality } => encode_jpeg(&img, quality),
-        Variant::Resized { percent } => encode_png(&image::imageops::resize(
-            &img,
+        Variant::Resized { percent } => encode_png(&resize_rgb(
+            img,
             w * percent / 100,
             h * percent / 100,
             image::imageops::FilterType::CatmullRom,
@@ -926,8 +933,8 @@ pub fn variant(bytes: &[u8], v: Variant) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// A PNG signature and header chunk declaring `width` x `height` (a decompression bomb's
-/// first bytes), with a valid checksum and no pixel data.
+/// A PNG signature, a header chunk declaring `width` x `height` and an empty data chunk (a
+/// decompression bomb's first bytes), with valid checksums.
 pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
     let mut ihdr = Vec::with_capacity(17);
     ihdr.extend_from_slice(b"IHDR");
@@ -939,6 +946,9 @@ pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
     out.extend_from_slice(&13u32.to_be_bytes());
     out.extend_from_slice(&ihdr);
     out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(b"IDAT");
+    out.extend_from_slice(&crc32(b"IDAT").to_be_bytes());
     out
 }
 

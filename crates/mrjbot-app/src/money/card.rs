@@ -150,20 +150,7 @@ fn parse_card_number(s: &str) -> AppResult<String> {
     if !(16..=19).contains(&digits.len()) {
         return Err(AppError::field("number", "16 to 19 digits"));
     }
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    if !sum.is_multiple_of(10) {
+    if !mrjbot_domain::payment::luhn_valid(&digits) {
         return Err(AppError::field(
             "number",
             "not a valid card number (checksum)",
@@ -689,6 +676,22 @@ impl App {
         } else {
             Vec::new()
         };
+        // A close picture with other readable numbers is the same app's layout, not the
+        // same receipt (4% of different receipts of one layout hash within the threshold).
+        let mut near_duplicate = Vec::new();
+        let mut similar = Vec::new();
+        for id in near {
+            let other = repo::get_receipt(c.conn(), id).await?;
+            let differs = |mine: &Option<String>, theirs: &Option<String>| matches!((mine, theirs), (Some(a), Some(b)) if a != b);
+            let told_apart = other.is_some_and(|o| {
+                differs(&tracking, &o.ocr_tracking_no) || differs(&reference, &o.ocr_reference_no)
+            });
+            if told_apart {
+                similar.push(id);
+            } else {
+                near_duplicate.push(id);
+            }
+        }
         let (approved, rejected) =
             repo::card_history(c.conn(), payment.user_id, payment.id).await?;
         drop(c);
@@ -712,7 +715,8 @@ impl App {
                     printed - local_day(payment.created_at, settings.utc_offset_minutes)
                 }),
             same_tracking_as: same_numbers.clone(),
-            near_duplicate_of: near,
+            near_duplicate_of: near_duplicate,
+            similar_to: similar,
             customer_approved: approved,
             customer_rejected: rejected,
         };

@@ -126,20 +126,7 @@ async fn fixtures(t: &TestApp, money: bool) -> Fixtures {
 /// A valid (Luhn) 16-digit card number unique to `n`.
 fn card_number(n: i64) -> String {
     let body = format!("603799{:09}", n);
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", mrjbot_domain::payment::luhn_check_digit(&body))
 }
 
 fn fill(path: &str, f: &Fixtures) -> String {

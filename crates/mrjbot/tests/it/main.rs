@@ -10,6 +10,7 @@ mod gateways;
 mod gateways_crypto_stars;
 mod money;
 mod money_gateways;
+mod receipts;
 mod resources;
 mod schema;
 mod sub;
