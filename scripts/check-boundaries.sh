@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Crate boundaries: the pure domain pulls no runtime or database; services and the store
-# know nothing of HTTP. Fails when a dependency crosses a boundary.
+# Crate boundaries: the pure domain pulls no runtime or database; the store knows nothing
+# of HTTP; the services serve no HTTP (they only call out: payment gateways and the Bot
+# API, through reqwest, whose own internals use tower-http). Fails when a dependency
+# crosses a boundary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -11,6 +13,7 @@ forbid() { # crate dependency
 }
 for dep in sqlx tokio axum reqwest; do forbid mrjbot-domain "$dep"; done
 for dep in sqlx tokio axum mrjbot-domain mrjbot-db mrjbot-app; do forbid mrjbot-i18n "$dep"; done
-for dep in axum tower-http utoipa-axum; do forbid mrjbot-db "$dep"; forbid mrjbot-app "$dep"; done
+for dep in axum tower-http utoipa-axum reqwest; do forbid mrjbot-db "$dep"; done
+for dep in axum utoipa-axum tower_governor askama; do forbid mrjbot-app "$dep"; done
 [ "$fail" = 0 ] && echo "crate boundaries ok"
 exit "$fail"

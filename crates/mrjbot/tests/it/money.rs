@@ -1078,6 +1078,20 @@ fn bank_receipt(t: &TestApp, lang: receipts::Lang, x: Transfer<'_>) -> Vec<u8> {
     .unwrap_or_else(|e| panic!("rendering a receipt: {e:#}"))
 }
 
+/// Buys by card, sends a bank receipt of `transfer`, and returns the judged receipt.
+async fn pay_by_receipt(
+    t: &TestApp,
+    shop: &Shop,
+    lang: receipts::Lang,
+    transfer: Transfer<'_>,
+) -> Value {
+    let (_, p) = buy(t, shop, "IRR", json!({"method": "card"})).await;
+    let pid = p["id"].as_i64().unwrap_or_default();
+    let (s, v) = upload(t, &shop.token, pid, bank_receipt(t, lang, transfer)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    judged(t, pid).await
+}
+
 /// The last receipt of a payment once its analysis finished.
 async fn judged(t: &TestApp, pid: i64) -> Value {
     let r = wait_for(
@@ -1110,27 +1124,19 @@ async fn a_readable_receipt_is_checked_against_the_order(#[case] lang: receipts:
     let t = app!(Backend::Sqlite);
     let shop = shop(&t, "ocr").await;
     // The right amount to the right card, today: low risk, every field read.
-    let (_, p) = buy(&t, &shop, "IRR", json!({"method": "card"})).await;
-    let pid = p["id"].as_i64().unwrap_or_default();
-    let (s, _) = upload(
+    let r = pay_by_receipt(
         &t,
-        &shop.token,
-        pid,
-        bank_receipt(
-            &t,
-            lang,
-            Transfer {
-                amount_rial: PRICE_IRR,
-                dest_card: "6037997599514529",
-                days_ago: 0,
-                tracking: "482913",
-                holder: "Ali Rezaei",
-            },
-        ),
+        &shop,
+        lang,
+        Transfer {
+            amount_rial: PRICE_IRR,
+            dest_card: "6037997599514529",
+            days_ago: 0,
+            tracking: "482913",
+            holder: "Ali Rezaei",
+        },
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let r = judged(&t, pid).await;
     // Tracking numbers and card digits are read in both languages; tesseract's Persian
     // model drops digits of amounts and dates often enough (see the receipts module's
     // measured rates) that only English receipts are held to a clean verdict.
@@ -1143,27 +1149,19 @@ async fn a_readable_receipt_is_checked_against_the_order(#[case] lang: receipts:
         assert_eq!(r["ocr_amount_unit"], "toman");
     }
     // Less money, another card and an old date: each is a finding, the verdict high.
-    let (_, p) = buy(&t, &shop, "IRR", json!({"method": "card"})).await;
-    let pid = p["id"].as_i64().unwrap_or_default();
-    let (s, _) = upload(
+    let r = pay_by_receipt(
         &t,
-        &shop.token,
-        pid,
-        bank_receipt(
-            &t,
-            lang,
-            Transfer {
-                amount_rial: PRICE_IRR / 2,
-                dest_card: "6219861034529007",
-                days_ago: 5,
-                tracking: "551177",
-                holder: "Sara Ahmadi",
-            },
-        ),
+        &shop,
+        lang,
+        Transfer {
+            amount_rial: PRICE_IRR / 2,
+            dest_card: "6219861034529007",
+            days_ago: 5,
+            tracking: "551177",
+            holder: "Sara Ahmadi",
+        },
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let r = judged(&t, pid).await;
     assert_eq!(r["risk_verdict"], "high", "{r}");
     let reasons: Vec<&str> = r["risk_reasons"]
         .as_array()
@@ -1176,27 +1174,19 @@ async fn a_readable_receipt_is_checked_against_the_order(#[case] lang: receipts:
         }
     }
     // The same tracking number on a second receipt is caught as reuse.
-    let (_, p) = buy(&t, &shop, "IRR", json!({"method": "card"})).await;
-    let pid = p["id"].as_i64().unwrap_or_default();
-    let (s, _) = upload(
+    let r = pay_by_receipt(
         &t,
-        &shop.token,
-        pid,
-        bank_receipt(
-            &t,
-            lang,
-            Transfer {
-                amount_rial: PRICE_IRR,
-                dest_card: "6037997599514529",
-                days_ago: 0,
-                tracking: "482913",
-                holder: "Maryam Karimi",
-            },
-        ),
+        &shop,
+        lang,
+        Transfer {
+            amount_rial: PRICE_IRR,
+            dest_card: "6037997599514529",
+            days_ago: 0,
+            tracking: "482913",
+            holder: "Maryam Karimi",
+        },
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let r = judged(&t, pid).await;
     assert_eq!(r["risk_verdict"], "high", "{r}");
     assert!(
         r["risk_reasons"].to_string().contains("tracking_reused"),
