@@ -130,6 +130,9 @@ pub struct ReceiptUpload {
     pub telegram_file_unique_id: Option<String>,
 }
 
+/// Receipts one payment may collect (re-sends after a bad photo), against flooding.
+const MAX_RECEIPTS_PER_PAYMENT: usize = 5;
+
 fn card_not_found() -> AppError {
     AppError::not_found(ErrorCode::CardNotFound, "card")
 }
@@ -390,7 +393,14 @@ impl App {
                 p.status
             )));
         }
-        let has_receipt = !repo::receipts_of(tx.conn(), p.id).await?.is_empty();
+        let earlier = repo::receipts_of(tx.conn(), p.id).await?.len();
+        if earlier >= MAX_RECEIPTS_PER_PAYMENT {
+            return Err(AppError::new(
+                ErrorCode::RateLimited,
+                "this payment already has several receipts waiting for review; please wait for the answer",
+            ));
+        }
+        let has_receipt = earlier > 0;
         if !has_receipt && p.expires_at.is_some_and(|e| e <= now) {
             return Err(transition(
                 "the reservation ended; start the payment again to get a card",

@@ -326,6 +326,25 @@ impl App {
         payment_id: i64,
         approval: &Approval<'_>,
     ) -> AppResult<Confirmed> {
+        // Two attempts of one order confirmed at the same instant on PostgreSQL: the loser
+        // hits the one-approval-per-order index; run again, it then sees the order paid and
+        // keeps its money as a top-up.
+        let mut tries = 0;
+        loop {
+            match self.confirm_once(payment_id, approval).await {
+                Err(e) if e.code == ErrorCode::AlreadyExists && tries < 2 => {
+                    tries += 1;
+                    tracing::info!(
+                        payment = payment_id,
+                        "another attempt of the order was approved at the same time; retrying"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn confirm_once(&self, payment_id: i64, approval: &Approval<'_>) -> AppResult<Confirmed> {
         let mut tx = self.db().begin().await?;
         let outcome = self
             .confirm(tx.conn(), payment_id, ConfirmedBy::Gateway, approval)

@@ -226,6 +226,17 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     assert_eq!(dup["error"]["code"], "duplicate_receipt");
     let (s, bad) = upload(&t, &shop.token, pid, b"not a picture".to_vec()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    // A customer cannot flood a payment with pictures.
+    for seed in 2..6 {
+        let (s, v) = upload(&t, &shop.token, pid, picture(seed * 1000)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, v) = upload(&t, &shop.token, pid, picture(7000)).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited")),
+        "{v}"
+    );
 
     let receipts = wait_for(
         &t,
