@@ -708,7 +708,19 @@ impl App {
         let settings = self.payment_settings().await?;
         let evidence = ReceiptEvidence {
             expected_rial: payment.amount_minor,
-            read_rial: fields.as_ref().and_then(|f| f.amount_rial()),
+            read_rial: fields.as_ref().and_then(|f| {
+                // tesseract's Persian model drops or invents digits around the `٬`
+                // separator; when the exact amount of the order is printed anywhere on the
+                // receipt, the field extraction picked the wrong number.
+                let printed = text
+                    .as_deref()
+                    .is_some_and(|t| mentions_amount(t, payment.amount_minor));
+                if printed {
+                    Some(payment.amount_minor)
+                } else {
+                    f.amount_rial()
+                }
+            }),
             expected_card_last4: card
                 .as_ref()
                 .map(|c| c.number[c.number.len() - 4..].to_owned())
@@ -859,6 +871,34 @@ impl App {
     }
 }
 
+/// Whether `text` prints `rial` as a whole number, in rials or in tomans (digits of any
+/// script, grouped with `,` `٬` `.` or spaces).
+fn mentions_amount(text: &str, rial: i64) -> bool {
+    let normalized = mrjbot_domain::receipt::normalize_digits(text);
+    let wanted = [rial.to_string(), (rial / 10).to_string()];
+    let mut run = String::new();
+    let mut hits = false;
+    let mut flush = |run: &mut String| {
+        hits |= rial % 10 == 0 && wanted.contains(run) || run == &wanted[0];
+        run.clear();
+    };
+    let chars: Vec<char> = normalized.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else if matches!(c, ',' | '٬' | '.' | ' ')
+            && !run.is_empty()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+        {
+            // A group separator inside a number.
+        } else {
+            flush(&mut run);
+        }
+    }
+    flush(&mut run);
+    hits
+}
+
 /// Days since 1970-01-01 of an instant in the seller's calendar.
 fn local_day(ms: i64, offset_minutes: i32) -> i64 {
     (ms + i64::from(offset_minutes) * 60_000).div_euclid(86_400_000)
@@ -979,6 +1019,15 @@ fn card_view(r: CardRow, u: Option<&repo::CardUse>) -> CardView {
 #[cfg(test)]
 mod tests {
     use super::parse_card_number;
+
+    #[test]
+    fn amounts_printed_anywhere_are_found() {
+        assert!(super::mentions_amount("مبلغ: ۱۵۰٬۰۰۰ تومان", 1_500_000));
+        assert!(super::mentions_amount("Amount 1,500,000 Rials", 1_500_000));
+        assert!(!super::mentions_amount("Amount 15,000 Toman", 1_500_000));
+        assert!(!super::mentions_amount("ref 21500000", 1_500_000));
+        assert!(!super::mentions_amount("", 1_500_000));
+    }
 
     #[test]
     fn printed_dates_in_both_calendars() {
