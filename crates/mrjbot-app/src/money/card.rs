@@ -83,6 +83,8 @@ pub struct ReceiptView {
     pub ocr_dest_card_last4: Option<String>,
     pub ocr_src_card_last4: Option<String>,
     pub ocr_date: Option<String>,
+    /// What OCR read (for staff to compare with the picture).
+    pub ocr_text: Option<String>,
     pub risk_score: Option<i64>,
     pub risk_verdict: Option<Verdict>,
     pub risk_reasons: Vec<String>,
@@ -103,6 +105,7 @@ impl From<ReceiptRow> for ReceiptView {
             ocr_dest_card_last4: r.ocr_dest_card_last4,
             ocr_src_card_last4: r.ocr_card_last4,
             ocr_date: r.ocr_date,
+            ocr_text: r.ocr_text,
             risk_score: r.risk_score,
             risk_verdict: match r.risk_verdict.as_deref() {
                 Some("low") => Some(Verdict::Low),
