@@ -298,6 +298,10 @@ regex!(
     r"(\d{1,2})\s?[/\-.]\s?(\d{1,2})\s?[/\-.]\s?(\d{4})"
 );
 regex!(TIME, r"(\d{1,2})\s?:\s?(\d{2})(?:\s?:\s?\d{2})?");
+regex!(
+    GLUED_DATE_TIME,
+    r"(\d{4}[/\-.]\d{1,2}[/\-.]\d{2})(\d{2}\s?:\s?\d{2})"
+);
 regex!(CARD, r"[\d*x]{4}(?:[\s\-]?[\d*x]{4}){3}");
 regex!(MASKED_TAIL, r"[*x]{2,}[\s\-]?(\d{4})");
 regex!(
@@ -307,11 +311,12 @@ regex!(
 regex!(SPACED, r"\d{1,3}(?: \d{3})+");
 
 #[cfg(test)]
-fn all_regexes() -> [&'static LazyLock<Option<Regex>>; 7] {
+fn all_regexes() -> [&'static LazyLock<Option<Regex>>; 8] {
     [
         &DATE_YMD,
         &DATE_DMY,
         &TIME,
+        &GLUED_DATE_TIME,
         &CARD,
         &MASKED_TAIL,
         &NUMBER,
@@ -499,7 +504,13 @@ fn clean(raw: &str) -> String {
         chars.push(c);
     }
     fix_lookalikes(&mut chars);
-    chars.iter().map(char::to_ascii_lowercase).collect()
+    let text: String = chars.iter().map(char::to_ascii_lowercase).collect();
+    // OCR often glues the time to the date (`1405/09/0105:56`); part them again, or the
+    // digit boundaries of every number pattern reject both.
+    match GLUED_DATE_TIME.as_ref() {
+        Some(re) => re.replace_all(&text, "$1 $2").into_owned(),
+        None => text,
+    }
 }
 
 /// `O`/`o` -> 0 and `l`/`I`/`|` -> 1 inside runs (digits, look-alikes and group separators)
@@ -966,6 +977,13 @@ mod tests {
         for re in all_regexes() {
             assert!(re.is_some());
         }
+    }
+
+    #[test]
+    fn a_time_glued_to_the_date_is_parted() {
+        let f = extract("۱۴۰۵/۰۹/۰۱۰۵:۵۶ \u{200f}تاریخ و زمان:\u{200e}\nمبلغ: ۱۵۰٬۰۰۰ تومان");
+        assert_eq!(f.date.as_deref(), Some("1405/09/01 05:56"));
+        assert_eq!(f.amount, Some(150_000));
     }
 
     #[test]
