@@ -438,6 +438,21 @@ async fn stars_checkout_delivers_on_successful_payment_only(#[case] backend: Bac
     delivered(&t, oid).await;
     let (_, po) = t.get(&format!("/api/v1/payments/{}", p["id"])).await;
     assert_eq!(po["gateway_ref"], charge.as_str());
+    // The same successful_payment delivered four more times: still one delivery.
+    let again = json!({"message": {"message_id": 9, "date": 0, "chat": {"id": tg_user, "type": "private"}, "from": {"id": tg_user, "is_bot": false, "first_name": "C"},
+        "successful_payment": {"currency": "XTR", "total_amount": 150, "invoice_payload": format!("mrjbot:p{}", p["id"]), "telegram_payment_charge_id": charge, "provider_payment_charge_id": ""}}});
+    for _ in 0..4 {
+        fake.push_update(again.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let start = std::time::Instant::now();
+    while count(&events(&t).await, "stars", "processed") < 1
+        || start.elapsed() < Duration::from_millis(500)
+    {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(subscriptions_of(&t, shop.customer).await.len(), 1);
     // The customer was told, in their language.
     let texts: Vec<String> = wait_messages(&fake, tg_user, 2).await;
     assert!(
@@ -445,6 +460,12 @@ async fn stars_checkout_delivers_on_successful_payment_only(#[case] backend: Bac
         "{texts:?}"
     );
     assert!(texts.iter().any(|m| m.contains("is ready")), "{texts:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fake.messages(tg_user).len(),
+        2,
+        "one notice each, however often the payment came: {texts:?}"
+    );
     // A forged successful_payment with another amount is recorded, not delivered.
     let o2 = order(
         &t,
