@@ -92,6 +92,9 @@ pub struct Config {
     pub telegram_api_url: String,
     /// Chat that receives new orders and receipts (the bot uses it).
     pub telegram_admin_chat: Option<i64>,
+    /// Poll the Bot API for payment updates (Stars) in this process; turn off when
+    /// something else reads the bot's updates.
+    pub telegram_payment_updates: bool,
     /// Read receipt pictures with tesseract when it is installed.
     pub ocr: bool,
     /// The tesseract program.
@@ -123,6 +126,7 @@ impl Default for Config {
             telegram_token: None,
             telegram_api_url: "https://api.telegram.org".into(),
             telegram_admin_chat: None,
+            telegram_payment_updates: true,
             ocr: true,
             tesseract_bin: "tesseract".into(),
         }
@@ -302,8 +306,8 @@ fn toml_string(c: &Config) -> String {
         }
     }
     s.push_str(&format!(
-        "yookassa_receipts = {}\nocr = {}\n",
-        c.yookassa_receipts, c.ocr
+        "yookassa_receipts = {}\nocr = {}\ntelegram_payment_updates = {}\n",
+        c.yookassa_receipts, c.ocr, c.telegram_payment_updates
     ));
     if let Some(chat) = c.telegram_admin_chat {
         s.push_str(&format!("telegram_admin_chat = {chat}\n"));

@@ -165,7 +165,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         app.clone(),
         Duration::from_secs(cfg.reconcile_interval_secs),
     );
-    let updates = tokio::spawn(app.clone().run_payment_updates());
+    let updates = cfg
+        .telegram_payment_updates
+        .then(|| tokio::spawn(app.clone().run_payment_updates()));
     let db = app.db().clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
@@ -180,7 +182,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         feed.abort();
         outbox.abort();
         reconcile.abort();
-        updates.abort();
+        if let Some(u) = updates {
+            u.abort();
+        }
         db.close().await;
         served.context("the HTTP server failed")
     });

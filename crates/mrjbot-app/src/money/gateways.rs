@@ -1183,8 +1183,93 @@ impl App {
                 }
             }
         }
+        if let Some(tg) = &g.telegram {
+            let open = repo::open_payments(
+                self.db().read().await?.conn(),
+                &["stars"],
+                now - 60_000,
+                100,
+            )
+            .await?;
+            if !open.is_empty() {
+                changed += self.reconcile_stars(tg, &open).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "stars reconciliation failed");
+                    0
+                });
+            }
+        }
         changed += self.auto_accept_due().await?;
         Ok(changed)
+    }
+
+    /// Finds paid Stars invoices whose `successful_payment` never reached us in the bot's
+    /// Star transactions (chronological; the first 2,000 are read) and confirms them.
+    async fn reconcile_stars(&self, tg: &TelegramClient, open: &[PaymentRow]) -> AppResult<usize> {
+        let mut n = 0;
+        let mut offset = 0u32;
+        for _ in 0..20 {
+            let page = match tg.get_star_transactions(offset, 100).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::info!(error = %e, "stars reconciliation: no answer");
+                    break;
+                }
+            };
+            for tx in &page {
+                let Some(p) = tx
+                    .invoice_payload
+                    .as_deref()
+                    .and_then(payment_of_payload)
+                    .and_then(|pid| open.iter().find(|p| p.id == pid))
+                else {
+                    continue;
+                };
+                let payer = users_repo::get(self.db().read().await?.conn(), p.user_id)
+                    .await?
+                    .and_then(|u| u.telegram_id);
+                if tx.amount != p.amount_minor
+                    || tx.source_user_id.is_none()
+                    || tx.source_user_id != payer
+                {
+                    self.record(
+                        "stars",
+                        &tx.id,
+                        Some(p.id),
+                        "reconciliation",
+                        "failed",
+                        Some("the transaction does not match the invoice"),
+                    )
+                    .await?;
+                    continue;
+                }
+                let raw = json!({ "transaction": tx.id, "date": tx.date }).to_string();
+                self.confirm_from_gateway(
+                    p.id,
+                    &Approval {
+                        by: None,
+                        gateway_ref: Some(&tx.id),
+                        bank_ref: None,
+                        raw: Some(&raw),
+                    },
+                )
+                .await?;
+                self.record(
+                    "stars",
+                    &tx.id,
+                    Some(p.id),
+                    "reconciliation",
+                    "processed",
+                    None,
+                )
+                .await?;
+                n += 1;
+            }
+            if page.len() < 100 {
+                break;
+            }
+            offset += 100;
+        }
+        Ok(n)
     }
 
     async fn reconcile_zarinpal(&self, zp: &Zarinpal) -> AppResult<usize> {

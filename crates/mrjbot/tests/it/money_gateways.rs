@@ -537,3 +537,76 @@ async fn wait_messages(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<String> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn stars_lost_successful_payment_is_found_in_the_transactions() {
+    let fake = FakeTelegram::start("123456:TEST-token")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let api = fake.api_url().to_owned();
+    let mut t = app!(Backend::Sqlite, |c| {
+        c.telegram_token = Some("123456:TEST-token".into());
+        c.telegram_api_url = api.clone();
+        // Another consumer reads the updates: this test plays it and loses the payment.
+        c.telegram_payment_updates = false;
+    });
+    let shop = shop(&t, "lost").await;
+    let tg_user = 900_000 + "lost".len() as i64;
+    let (oid, p) = buy(&t, &shop, "XTR", json!({"method": "stars"})).await;
+    let link = p["pay_url"].as_str().unwrap_or_default().to_owned();
+    let mut cfg = mrjbot_app::pay::telegram::TelegramConfig::new("123456:TEST-token");
+    cfg.api_url = api;
+    let bot = mrjbot_app::pay::telegram::TelegramClient::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+    let answering = tokio::spawn(async move {
+        for _ in 0..50 {
+            let updates = bot
+                .get_updates(0, 1, &["pre_checkout_query"])
+                .await
+                .unwrap_or_default();
+            for u in updates {
+                if let mrjbot_app::pay::telegram::UpdateKind::PreCheckoutQuery { id, .. } = u.kind {
+                    bot.answer_pre_checkout_query(&id, true, None)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    return;
+                }
+            }
+        }
+        panic!("no pre-checkout query arrived");
+    });
+    let charge = match fake
+        .pay_invoice(tg_user, &link)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        PayOutcome::Paid { charge_id } => charge_id,
+        other => panic!("expected a payment, got {other:?}"),
+    };
+    answering.await.unwrap_or_else(|e| panic!("{e}"));
+    let (_, o) = t.get(&format!("/api/v1/orders/{oid}")).await;
+    assert_eq!(
+        o["status"], "pending",
+        "the successful_payment was lost: {o}"
+    );
+    t.travel(Duration::from_secs(120)).await;
+    let n = t
+        .app
+        .reconcile_payments()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(n >= 1);
+    delivered(&t, oid).await;
+    let (_, po) = t.get(&format!("/api/v1/payments/{}", p["id"])).await;
+    assert_eq!(
+        po["gateway_ref"],
+        charge.as_str(),
+        "the transaction id is the charge id"
+    );
+    // Running it again changes nothing.
+    t.app
+        .reconcile_payments()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(subscriptions_of(&t, shop.customer).await.len(), 1);
+    t.stop().await;
+}
