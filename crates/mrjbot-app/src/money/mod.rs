@@ -1120,7 +1120,9 @@ impl App {
         if note.is_empty() || note.chars().count() > 500 {
             return Err(AppError::field("note", "1 to 500 characters"));
         }
-        if input.amount_minor == 0 || input.amount_minor.abs() > MAX_TOPUP_MINOR {
+        if input.amount_minor == 0
+            || !(-MAX_TOPUP_MINOR..=MAX_TOPUP_MINOR).contains(&input.amount_minor)
+        {
             return Err(AppError::field(
                 "amount_minor",
                 "a non-zero amount within limits",
@@ -1138,7 +1140,10 @@ impl App {
             return Err(AppError::not_found(ErrorCode::UserNotFound, "user"));
         }
         let balance = repo::balance(tx.conn(), user_id, input.currency.code()).await?;
-        if balance + input.amount_minor < 0 {
+        if balance
+            .checked_add(input.amount_minor)
+            .is_none_or(|b| b < 0)
+        {
             return Err(AppError::new(
                 ErrorCode::InsufficientFunds,
                 "the balance would go below zero",

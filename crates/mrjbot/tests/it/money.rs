@@ -431,6 +431,15 @@ async fn wallet_pays_once_and_never_goes_negative(#[case] backend: Backend) {
         StatusCode::FORBIDDEN,
         "customers cannot credit themselves"
     );
+    for amount in [i64::MIN, i64::MAX, 0] {
+        let (s, v) = t
+            .post(
+                &format!("/api/v1/users/{}/wallet/adjust", shop.customer),
+                json!({"amount_minor": amount, "currency": "IRR", "note": "x"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{amount}: {v}");
+    }
     // Five orders paid from the wallet at once: the balance covers one.
     let mut orders = Vec::new();
     for _ in 0..5 {
