@@ -1111,100 +1111,90 @@ impl App {
         }
         let g = self.gateways().clone();
         if let Some(zp) = &g.zarinpal {
-            changed += self.reconcile_zarinpal(zp).await.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "zarinpal reconciliation failed");
-                0
-            });
+            changed += counted("zarinpal", self.reconcile_zarinpal(zp).await);
         }
         if let Some(yk) = &g.yookassa {
-            let open = repo::open_payments(
-                self.db().read().await?.conn(),
-                &["yookassa"],
-                now - 60_000,
-                100,
-            )
-            .await?;
-            for p in open {
-                let Some(id) = p.gateway_ref.clone() else {
-                    continue;
-                };
-                match yk.get_payment(&id).await {
-                    Ok(f) => {
-                        self.yookassa_apply(
-                            &p,
-                            &f,
-                            &format!("{id}:reconcile:{}", f.status.as_str()),
-                            "reconciliation",
-                        )
-                        .await?;
-                        changed += 1;
-                    }
-                    Err(e) => {
-                        tracing::info!(payment = p.id, error = %e, "yookassa reconciliation: no answer")
-                    }
-                }
-            }
+            changed += counted("yookassa", self.reconcile_yookassa(yk).await);
         }
         if let Some(cp) = &g.cryptopay {
-            let open = repo::open_payments(
-                self.db().read().await?.conn(),
-                &["cryptopay"],
-                now - 60_000,
-                100,
-            )
-            .await?;
-            let ids: Vec<i64> = open
-                .iter()
-                .filter_map(|p| p.gateway_ref.as_deref()?.parse().ok())
-                .collect();
-            if !ids.is_empty() {
-                match cp.get_invoices(&ids, None).await {
-                    Ok(invoices) => {
-                        for inv in invoices {
-                            if let Some(p) = open.iter().find(|p| {
-                                p.gateway_ref.as_deref() == Some(&inv.invoice_id.to_string())
-                            }) {
-                                self.cryptopay_apply(
-                                    p,
-                                    &inv,
-                                    &format!(
-                                        "reconcile:{}:{}",
-                                        inv.invoice_id,
-                                        inv.status.as_str()
-                                    ),
-                                    "reconciliation",
-                                )
-                                .await?;
-                                changed += 1;
-                            }
-                        }
-                    }
-                    Err(e) => tracing::info!(error = %e, "crypto pay reconciliation: no answer"),
-                }
-            }
+            changed += counted("crypto pay", self.reconcile_cryptopay(cp).await);
         }
         if let Some(tg) = &g.telegram {
-            let open = repo::open_payments(
-                self.db().read().await?.conn(),
-                &["stars"],
-                now - 60_000,
-                100,
-            )
-            .await?;
-            if !open.is_empty() {
-                changed += self.reconcile_stars(tg, &open).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "stars reconciliation failed");
-                    0
-                });
-            }
+            changed += counted("stars", self.reconcile_stars(tg).await);
         }
         changed += self.auto_accept_due().await?;
         Ok(changed)
     }
 
+    /// Open attempts of `method` older than `age_ms` (younger ones may still get their
+    /// callback), at most 100 per run.
+    async fn stale_open(&self, method: &str, age_ms: i64) -> AppResult<Vec<PaymentRow>> {
+        let before = self.now().millis() - age_ms;
+        Ok(repo::open_payments(self.db().read().await?.conn(), &[method], before, 100).await?)
+    }
+
+    /// Fetches every stale open YooKassa payment again and acts on what YooKassa says.
+    async fn reconcile_yookassa(&self, yk: &Yookassa) -> AppResult<usize> {
+        let mut n = 0;
+        for p in self.stale_open("yookassa", 60_000).await? {
+            let Some(id) = p.gateway_ref.clone() else {
+                continue;
+            };
+            match yk.get_payment(&id).await {
+                Ok(f) => {
+                    let event = format!("{id}:reconcile:{}", f.status.as_str());
+                    self.yookassa_apply(&p, &f, &event, "reconciliation")
+                        .await?;
+                    n += 1;
+                }
+                Err(e) => {
+                    tracing::info!(payment = p.id, error = %e, "yookassa reconciliation: no answer")
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Asks Crypto Pay about every stale open invoice in one call.
+    async fn reconcile_cryptopay(&self, cp: &CryptoPayClient) -> AppResult<usize> {
+        let open = self.stale_open("cryptopay", 60_000).await?;
+        let ids: Vec<i64> = open
+            .iter()
+            .filter_map(|p| p.gateway_ref.as_deref()?.parse().ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let invoices = match cp.get_invoices(&ids, None).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::info!(error = %e, "crypto pay reconciliation: no answer");
+                return Ok(0);
+            }
+        };
+        let mut n = 0;
+        for inv in invoices {
+            let id = inv.invoice_id.to_string();
+            if let Some(p) = open
+                .iter()
+                .find(|p| p.gateway_ref.as_deref() == Some(id.as_str()))
+            {
+                let event = format!("reconcile:{id}:{}", inv.status.as_str());
+                self.cryptopay_apply(p, &inv, &event, "reconciliation")
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Finds paid Stars invoices whose `successful_payment` never reached us in the bot's
     /// Star transactions (chronological; the first 2,000 are read) and confirms them.
-    async fn reconcile_stars(&self, tg: &TelegramClient, open: &[PaymentRow]) -> AppResult<usize> {
+    async fn reconcile_stars(&self, tg: &TelegramClient) -> AppResult<usize> {
+        let open = self.stale_open("stars", 60_000).await?;
+        if open.is_empty() {
+            return Ok(0);
+        }
         let mut n = 0;
         let mut offset = 0u32;
         for _ in 0..20 {
@@ -1290,14 +1280,7 @@ impl App {
                 }
             }
         }
-        let now = self.now().millis();
-        let open = repo::open_payments(
-            self.db().read().await?.conn(),
-            &["zarinpal"],
-            now - 120_000,
-            100,
-        )
-        .await?;
+        let open = self.stale_open("zarinpal", 120_000).await?;
         for p in open {
             let Some(authority) = p.gateway_ref.clone() else {
                 continue;
@@ -1322,6 +1305,15 @@ impl App {
         }
         Ok(n)
     }
+}
+
+/// The count of a gateway's reconciliation, or 0 with a warning when it failed (the other
+/// gateways still run).
+fn counted(gateway: &str, r: AppResult<usize>) -> usize {
+    r.unwrap_or_else(|e| {
+        tracing::warn!(gateway, error = %e, "reconciliation failed");
+        0
+    })
 }
 
 impl From<WorkError> for AppError {
