@@ -175,35 +175,13 @@ async fn card_to_card_with_receipt_and_racing_admins(#[case] backend: Backend) {
     let t = app!(backend, |c| c.ocr = false);
     let shop = shop(&t, "card").await;
     let (_, seller) = t.user_with_role("seller-1", "seller").await;
-    let o = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
-    )
-    .await;
-    assert_eq!(o["amount_minor"], PRICE_IRR);
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (s, p) = as_user(
-        &t,
-        &shop.token,
-        Method::POST,
-        &format!("/api/v1/orders/{oid}/pay"),
-        Some(json!({"method": "card"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (oid, p) = buy(&t, &shop, "IRR", json!({"method": "card"})).await;
+    assert_eq!(p["amount_minor"], PRICE_IRR);
     assert_eq!(p["card"]["card_number"], "6037997599514529", "{p}");
     assert_eq!(p["card"]["owner_name"], "Ali Rezaei");
     let pid = p["id"].as_i64().unwrap_or_default();
     // Paying again reuses the reservation instead of taking a second card.
-    let (_, again) = as_user(
-        &t,
-        &shop.token,
-        Method::POST,
-        &format!("/api/v1/orders/{oid}/pay"),
-        Some(json!({"method": "card"})),
-    )
-    .await;
+    let (_, again) = pay_with(&t, &shop.token, oid, json!({"method": "card"})).await;
     assert_eq!(again["id"], pid);
 
     // Approving before a receipt is allowed for staff (they may see the money in the bank),
@@ -353,21 +331,7 @@ async fn rejected_receipt_ends_temporary_service(#[case] backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let o = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
-    )
-    .await;
-    let oid = o["id"].as_i64().unwrap_or_default();
-    let (_, p) = as_user(
-        &t,
-        &shop.token,
-        Method::POST,
-        &format!("/api/v1/orders/{oid}/pay"),
-        Some(json!({"method": "card"})),
-    )
-    .await;
+    let (_, p) = buy(&t, &shop, "IRR", json!({"method": "card"})).await;
     let pid = p["id"].as_i64().unwrap_or_default();
     let (s, r) = upload(&t, &shop.token, pid, picture(2)).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");

@@ -107,19 +107,7 @@ async fn zarinpal_verifies_once_whatever_the_browser_does(#[case] backend: Backe
     assert_eq!(count(&ev, "zarinpal", "failed"), 2, "{ev:?}");
 
     // Cancelled at the bank: no verify, the attempt is closed, the order stays payable.
-    let o2 = order(
-        &t,
-        &shop.token,
-        json!({"kind": "purchase", "plan_id": shop.plan, "currency": "IRR"}),
-    )
-    .await;
-    let (_, p2) = pay_with(
-        &t,
-        &shop.token,
-        o2["id"].as_i64().unwrap_or_default(),
-        json!({"method": "zarinpal"}),
-    )
-    .await;
+    let (_, p2) = buy(&t, &shop, "IRR", json!({"method": "zarinpal"})).await;
     let a2 = p2["gateway_ref"].as_str().unwrap_or_default().to_owned();
     let (s, page) = get_text(
         &fake
