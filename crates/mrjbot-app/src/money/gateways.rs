@@ -198,6 +198,7 @@ impl App {
             p
         };
         let amount = money_of(&p)?;
+        let mut raw: Option<String> = None;
         let started: Result<(Option<String>, String), GatewayError> = match method {
             PaymentMethod::Zarinpal => {
                 let zp = g.zarinpal.as_ref().ok_or_else(|| unavailable("Zarinpal"))?;
@@ -239,6 +240,11 @@ impl App {
                     customer_phone: req.phone.clone(),
                     item_description: description.clone(),
                 };
+                // Kept with the attempt: a refund's receipt goes to the same contact.
+                raw = Some(
+                    json!({ "receipt_email": create.customer_email, "receipt_phone": create.customer_phone })
+                        .to_string(),
+                );
                 let key = p
                     .idempotency_key
                     .clone()
@@ -296,8 +302,15 @@ impl App {
         let mut tx = self.db().begin().await?;
         match started {
             Ok((gref, url)) => {
-                repo::set_payment_started(tx.conn(), p.id, gref.as_deref(), Some(&url), None, now)
-                    .await?;
+                repo::set_payment_started(
+                    tx.conn(),
+                    p.id,
+                    gref.as_deref(),
+                    Some(&url),
+                    raw.as_deref(),
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 self.payment_view(p.id).await
             }
@@ -1047,6 +1060,12 @@ impl App {
             }
             PaymentMethod::Yookassa => {
                 let yk = g.yookassa.ok_or_else(|| unavailable("YooKassa"))?;
+                let started: serde_json::Value = p
+                    .raw
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .unwrap_or_default();
+                let contact = |k: &str| started[k].as_str().map(str::to_owned);
                 let req = yookassa::CreateRefund {
                     payment_id: gref,
                     amount: Money {
@@ -1054,8 +1073,8 @@ impl App {
                         currency: Currency::parse(&p.currency)?,
                     },
                     description: reason.chars().take(250).collect(),
-                    customer_email: None,
-                    customer_phone: None,
+                    customer_email: contact("receipt_email"),
+                    customer_phone: contact("receipt_phone"),
                     item_description: format!("Refund of payment {}", p.id),
                 };
                 // The same refund asked twice (a retry after a timeout) keeps one key.

@@ -177,9 +177,12 @@ async fn yookassa_acts_on_the_refetched_payment_only(#[case] backend: Backend) {
         c.yookassa_secret_key = Some("test_secret".into());
         c.yookassa_base_url = base;
         c.yookassa_webhook_allow = Some(vec!["127.0.0.1/32".into()]);
+        // 54-FZ receipts on: payments and refunds must carry the customer's contact.
+        c.yookassa_receipts = true;
         c.public_url = Some(PUBLIC.into());
     });
     fake.set_webhook(&format!("{}/api/v1/payments/callbacks/yookassa", t.base));
+    fake.receipts_on(true);
     let shop = shop(&t, "yk").await;
     let (oid, p) = buy(
         &t,
