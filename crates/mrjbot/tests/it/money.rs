@@ -778,6 +778,14 @@ async fn revenue_report_by_day_method_and_csv() {
     let (s, r) = t.get("/api/v1/reports/revenue?by=card&group=month").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["lines"][0]["key"], shop.card.to_string());
+    let (_, r) = t.get("/api/v1/reports/revenue?by=plan&group=week").await;
+    assert_eq!(r["lines"][0]["key"], "topup", "top-ups have no plan: {r}");
+    assert!(
+        r["lines"][0]["period"]
+            .as_str()
+            .is_some_and(|p| p.contains("-W")),
+        "{r}"
+    );
     let (s, h, csv) = {
         let resp = reqwest::Client::new()
             .get(format!("{}/api/v1/reports/revenue?format=csv", t.base))
