@@ -219,6 +219,9 @@ run_engine() {
   seed /api/v1/orders/2/pay '{"method": "card"}'
   seed /api/v1/payments/2/approve '{}'
   seed /api/v1/users/2/wallet/adjust '{"amount_minor": 1000000, "currency": "IRR", "note": "seeded"}'
+  seed /api/v1/tickets '{"subject": "Cannot connect", "body": "The link stopped working."}'
+  seed /api/v1/tickets/1/messages '{"body": "Please update the subscription in your app."}'
+  seed /api/v1/broadcasts '{"segment": "all", "body": "New servers are online."}'
 
   # schemathesis 4.x scans 2xx bodies for same-origin URLs (Location-header inference) and
   # crashes with "ValueError: Invalid IPv6 URL" on any string such as "http://[x" (e.g. a

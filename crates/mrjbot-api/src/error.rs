@@ -69,7 +69,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         NotFound | UserNotFound | PlanNotFound | NodeNotFound | InboundNotFound
         | SubscriptionNotFound | RoleNotFound | OrderNotFound | PaymentNotFound | CardNotFound
-        | ReceiptNotFound | DiscountNotFound => StatusCode::NOT_FOUND,
+        | ReceiptNotFound | DiscountNotFound | TicketNotFound | BroadcastNotFound => {
+            StatusCode::NOT_FOUND
+        }
         DiscountInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         InsufficientFunds => StatusCode::PAYMENT_REQUIRED,
         GatewayFailed => StatusCode::BAD_GATEWAY,
@@ -82,8 +84,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | PaymentMethodUnavailable
         | NoCardAvailable
         | DuplicateReceipt
-        | PlanUnavailable => StatusCode::CONFLICT,
-        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        | PlanUnavailable
+        | TrialUsed
+        | TrialDisabled
+        | PointsNotRedeemable
+        | TooManyTickets
+        | TicketClosed
+        | BroadcastFinished => StatusCode::CONFLICT,
+        Unavailable | NoServingNode => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

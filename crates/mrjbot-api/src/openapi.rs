@@ -21,6 +21,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr, ResponseBuilder};
         (name = "subscriptions", description = "What customers bought"),
         (name = "audit", description = "Who did what"),
         (name = "settings", description = "Shop settings"),
+        (name = "support", description = "Support tickets and broadcasts"),
     )
 )]
 struct ApiDoc;

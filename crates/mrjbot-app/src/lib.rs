@@ -6,19 +6,23 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod botstate;
 pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod feed;
 pub mod money;
 pub mod nodes;
+pub mod notify;
 pub mod password;
 pub mod pay;
 pub mod plans;
 pub mod receipt;
 pub mod roles;
+pub mod shop;
 pub mod subscriptions;
 pub mod subsettings;
+pub mod support;
 pub mod token;
 pub mod users;
 mod util;
@@ -76,6 +80,9 @@ struct Inner {
     subs: feed::SubIndex,
     gateways: std::sync::OnceLock<money::gateways::Gateways>,
     outbox_wake: tokio::sync::Notify,
+    notifier: std::sync::OnceLock<notify::SharedNotifier>,
+    staff_chat: std::sync::OnceLock<(i64, mrjbot_i18n::Lang)>,
+    broadcaster: support::broadcasts::Sender,
 }
 
 impl App {
@@ -96,6 +103,9 @@ impl App {
                 subs: feed::SubIndex::default(),
                 gateways: std::sync::OnceLock::new(),
                 outbox_wake: tokio::sync::Notify::new(),
+                notifier: std::sync::OnceLock::new(),
+                staff_chat: std::sync::OnceLock::new(),
+                broadcaster: support::broadcasts::Sender::default(),
             }),
         })
     }
@@ -113,5 +123,26 @@ impl App {
     /// Authentication settings.
     pub fn auth_settings(&self) -> &AuthSettings {
         &self.inner.auth
+    }
+
+    /// Installs the notifier (the bot) once; later calls are ignored.
+    pub fn set_notifier(&self, n: notify::SharedNotifier) {
+        let _ = self.inner.notifier.set(n);
+    }
+
+    /// The notifier, when the bot runs.
+    pub fn notifier(&self) -> Option<&notify::SharedNotifier> {
+        self.inner.notifier.get()
+    }
+
+    /// Sets the staff chat (where receipts, paid orders and tickets go) and the language
+    /// it reads, once; later calls are ignored.
+    pub fn set_staff_chat(&self, chat_id: i64, lang: mrjbot_i18n::Lang) {
+        let _ = self.inner.staff_chat.set((chat_id, lang));
+    }
+
+    /// The staff chat, when configured.
+    pub fn staff_chat(&self) -> Option<(i64, mrjbot_i18n::Lang)> {
+        self.inner.staff_chat.get().copied()
     }
 }

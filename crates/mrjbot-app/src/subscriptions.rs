@@ -195,10 +195,25 @@ pub(crate) fn new_row(
     node_id: Option<i64>,
     now: Timestamp,
 ) -> SubscriptionRow {
+    let mut row = fresh_row(user_id, &plan.ip_type, state, node_id, now);
+    row.plan_id = Some(plan.id);
+    row.device_limit = plan.device_limit;
+    row
+}
+
+/// A new subscription row without a plan (a free trial), with fresh credentials and
+/// link token.
+pub(crate) fn fresh_row(
+    user_id: i64,
+    ip_type: &str,
+    state: SubscriptionState,
+    node_id: Option<i64>,
+    now: Timestamp,
+) -> SubscriptionRow {
     let mut row = SubscriptionRow {
         id: 0,
         user_id,
-        plan_id: Some(plan.id),
+        plan_id: None,
         token: Some(SecretToken::generate().as_str().to_owned()),
         status: String::new(),
         expires_at: None,
@@ -206,8 +221,8 @@ pub(crate) fn new_row(
         data_limit_bytes: None,
         used_bytes: 0,
         lifetime_used_bytes: 0,
-        device_limit: plan.device_limit,
-        ip_type: plan.ip_type.clone(),
+        device_limit: None,
+        ip_type: ip_type.to_owned(),
         node_id,
         credential_uuid: new_uuid(),
         credential_secret: new_secret(),
@@ -392,7 +407,83 @@ impl App {
         action: &str,
         change: Change,
     ) -> AppResult<SubscriptionView> {
-        actor.require(Permission::SubscriptionsWrite)?;
+        self.change_checked(actor, id, action, change, false).await
+    }
+
+    /// Issues a new link for one's own subscription (or any, for staff).
+    pub async fn rotate_own_link(&self, actor: &Actor, id: i64) -> AppResult<SubscriptionView> {
+        self.change_checked(
+            actor,
+            id,
+            "subscription.rotate_token",
+            Change::RotateToken,
+            true,
+        )
+        .await
+    }
+
+    /// Pins one's own subscription (or any, for staff) to a node serving its IP type: the
+    /// customer's "change location". The node must be enabled and not down.
+    pub async fn move_subscription(
+        &self,
+        actor: &Actor,
+        id: i64,
+        node_id: i64,
+    ) -> AppResult<SubscriptionView> {
+        let node = nodes_repo::get(self.db().read().await?.conn(), node_id)
+            .await?
+            .filter(|n| n.is_enabled && n.status != "down")
+            .ok_or_else(|| AppError::field("node_id", "no such location is serving now"))?;
+        let sub = self.get_subscription(actor, id).await?;
+        if node.ip_type != sub.ip_type.as_str() {
+            return Err(AppError::field(
+                "node_id",
+                "that location serves another IP type",
+            ));
+        }
+        let patch = SubscriptionPatch {
+            node_id: Some(node_id),
+            ..Default::default()
+        };
+        self.change_checked(actor, id, "subscription.move", Change::Edit(patch), true)
+            .await
+    }
+
+    /// Locations a subscription can move to: one serving node per region (the least
+    /// loaded), for its IP type. `(region, node id)`, sorted by region.
+    pub async fn locations_for(&self, actor: &Actor, id: i64) -> AppResult<Vec<(String, i64)>> {
+        let sub = self.get_subscription(actor, id).await?;
+        let mut c = self.db().read().await?;
+        let (nodes, _) = nodes_repo::all_with_inbounds(c.conn()).await?;
+        let mut best: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for n in nodes {
+            if !n.is_enabled || n.status == "down" || n.ip_type != sub.ip_type.as_str() {
+                continue;
+            }
+            let Some(region) = n.region.clone() else {
+                continue;
+            };
+            let load = repo::count_on_node(c.conn(), n.id).await?;
+            let e = best.entry(region).or_insert((n.id, load));
+            if load < e.1 {
+                *e = (n.id, load);
+            }
+        }
+        Ok(best.into_iter().map(|(r, (n, _))| (r, n)).collect())
+    }
+
+    async fn change_checked(
+        &self,
+        actor: &Actor,
+        id: i64,
+        action: &str,
+        change: Change,
+        owner_may: bool,
+    ) -> AppResult<SubscriptionView> {
+        let staff = actor.can(Permission::SubscriptionsWrite);
+        if !staff && !owner_may {
+            return Err(AppError::denied());
+        }
         let renew_plan = match &change {
             Change::Renew(_, Some(p)) => Some(*p),
             _ => None,
@@ -403,6 +494,9 @@ impl App {
             let before = repo::get_for_update(tx.conn(), id)
                 .await?
                 .ok_or_else(not_found)?;
+            if !staff && !actor.is(before.user_id) {
+                return Err(not_found());
+            }
             let mut row = before.clone();
             let st = state_of(&row);
             match &change {

@@ -177,7 +177,7 @@ fn not_found() -> AppError {
 impl App {
     /// Fails unless the actor may manage user `target` (holds every permission the target
     /// holds). Returns the target's row.
-    async fn manageable(&self, actor: &Actor, target: i64) -> AppResult<UserRow> {
+    pub(crate) async fn manageable(&self, actor: &Actor, target: i64) -> AppResult<UserRow> {
         let mut rc = self.db().read().await?;
         let row = repo::get(rc.conn(), target).await?.ok_or_else(not_found)?;
         let (perms, _) = self.permissions_of(rc.conn(), target, self.now()).await?;

@@ -8,6 +8,7 @@
 //! upgrades, which `busy_timeout` does not cover.
 
 pub mod audit;
+pub mod bot;
 mod conn;
 mod error;
 pub mod feed;
@@ -17,9 +18,11 @@ pub mod plans;
 pub mod roles;
 pub mod sessions;
 pub mod settings;
+pub mod shop;
 mod sql;
 pub mod stats;
 pub mod subscriptions;
+pub mod support;
 pub mod users;
 
 pub use conn::{Conn, Db, DbOptions, Engine, ReadConn, Tx};

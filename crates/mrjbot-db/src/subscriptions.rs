@@ -161,3 +161,11 @@ pub async fn count_for_user(c: Conn<'_>, user_id: i64) -> Result<i64, DbError> {
         on!(c, c, D => sqlx::query_as::<D, (i64,)>(sql).bind(user_id).fetch_one(&mut *c).await?);
     Ok(n.0)
 }
+
+/// Subscriptions pinned to a node (its load, for choosing the least busy one).
+pub async fn count_on_node(c: Conn<'_>, node_id: i64) -> Result<i64, DbError> {
+    let r: (i64,) = on!(c, c, D => sqlx::query_as::<D, (i64,)>(
+        "SELECT COUNT(*) FROM subscriptions WHERE node_id = $1")
+        .bind(node_id).fetch_one(&mut *c).await?);
+    Ok(r.0)
+}

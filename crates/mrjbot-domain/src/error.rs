@@ -72,6 +72,22 @@ pub enum ErrorCode {
     Unavailable,
     /// Something unexpected failed; the message carries a request id for the logs.
     Internal,
+    /// The customer took their free trial already (one per customer, ever).
+    TrialUsed,
+    /// The seller does not give free trials.
+    TrialDisabled,
+    /// No node can take a new subscription right now (none enabled and up in the region).
+    NoServingNode,
+    /// Points cannot be turned into credit now (none to redeem, or the seller set no rate).
+    PointsNotRedeemable,
+    TicketNotFound,
+    /// The customer already has the most open tickets allowed; close one first.
+    TooManyTickets,
+    /// The ticket is closed: the customer opens a new one instead of writing in it.
+    TicketClosed,
+    BroadcastNotFound,
+    /// The broadcast has finished sending and can no longer be changed.
+    BroadcastFinished,
 }
 
 impl ErrorCode {
@@ -116,6 +132,15 @@ impl ErrorCode {
             ErrorCode::GatewayFailed => "gateway_failed",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::TrialUsed => "trial_used",
+            ErrorCode::TrialDisabled => "trial_disabled",
+            ErrorCode::NoServingNode => "no_serving_node",
+            ErrorCode::PointsNotRedeemable => "points_not_redeemable",
+            ErrorCode::TicketNotFound => "ticket_not_found",
+            ErrorCode::TooManyTickets => "too_many_tickets",
+            ErrorCode::TicketClosed => "ticket_closed",
+            ErrorCode::BroadcastNotFound => "broadcast_not_found",
+            ErrorCode::BroadcastFinished => "broadcast_finished",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Translated messages from the fluent files in `locales/{en,fa,ru}/main.ftl`.
+//! Translated messages from the fluent files in `locales/{en,fa,ru}/*.ftl` (`main.ftl`:
+//! the web and links; `bot.ftl`: the Telegram bot).
 //!
 //! The files are compiled into the binary (`static_loader!`), so a running server cannot lack
 //! a translation file. A lookup never fails: a message missing from a language falls back to

@@ -113,6 +113,13 @@ impl TestApp {
     /// Starts an app after letting the test adjust the configuration.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
         mrjbot_app::pay::install_crypto();
+        if let Ok(filter) = std::env::var("MRJBOT_TEST_LOG") {
+            // Logs of the app under test, for debugging a failing scenario.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().ok()?;
         let mut config = Config {
             listen: "127.0.0.1:0".into(),

@@ -90,15 +90,28 @@ pub struct Config {
     pub telegram_token: Option<String>,
     /// Bot API base URL (`MRJBOT_TELEGRAM_API_URL`).
     pub telegram_api_url: String,
-    /// Chat that receives new orders and receipts (the bot uses it).
+    /// Staff chat: receives receipts to review, paid orders and tickets.
     pub telegram_admin_chat: Option<i64>,
+    /// Language of the staff chat: `fa`, `en` or `ru`.
+    pub telegram_admin_lang: String,
     /// Poll the Bot API for payment updates (Stars) in this process; turn off when
     /// something else reads the bot's updates.
     pub telegram_payment_updates: bool,
+    /// Run the Telegram shop bot when a token is set (off: the token only serves Stars
+    /// and notices, and another program runs the bot).
+    pub telegram_bot: bool,
+    /// Receive bot updates by webhook at `{public_url}/telegram/webhook` instead of long
+    /// polling (needs `public_url` with HTTPS).
+    pub telegram_webhook: bool,
     /// Read receipt pictures with tesseract when it is installed.
     pub ocr: bool,
     /// The tesseract program.
     pub tesseract_bin: String,
+    /// Broadcast messages this process sends per second (Telegram allows about 30 a
+    /// second per bot; replicas that all send share that).
+    pub broadcast_rate_per_sec: u32,
+    /// Run the broadcast sender in this process.
+    pub broadcast_sender: bool,
 }
 
 impl Default for Config {
@@ -126,9 +139,14 @@ impl Default for Config {
             telegram_token: None,
             telegram_api_url: "https://api.telegram.org".into(),
             telegram_admin_chat: None,
+            telegram_admin_lang: "fa".into(),
             telegram_payment_updates: true,
+            telegram_bot: true,
+            telegram_webhook: false,
             ocr: true,
             tesseract_bin: "tesseract".into(),
+            broadcast_rate_per_sec: mrjbot_app::support::broadcasts::DEFAULT_RATE_PER_SEC,
+            broadcast_sender: true,
         }
     }
 }
@@ -219,8 +237,19 @@ impl Config {
         if self.yookassa_shop_id.is_some() != self.yookassa_secret_key.is_some() {
             bail!("bad configuration: yookassa_shop_id and yookassa_secret_key go together");
         }
+        if self.telegram_webhook && self.public_url.is_none() {
+            bail!("bad configuration: telegram_webhook needs public_url (MRJBOT_PUBLIC_URL)");
+        }
+        if self.admin_lang().is_none() {
+            bail!(
+                "bad configuration: telegram_admin_lang (MRJBOT_TELEGRAM_ADMIN_LANG) must be fa, en or ru"
+            );
+        }
         if self.sweep_interval_secs == 0 {
             bail!("bad configuration: sweep_interval_secs must be positive");
+        }
+        if !(1..=10_000).contains(&self.broadcast_rate_per_sec) {
+            bail!("bad configuration: broadcast_rate_per_sec must be between 1 and 10000");
         }
         Ok(())
     }
@@ -233,6 +262,16 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The staff chat's language (`None` when `telegram_admin_lang` is not fa, en or ru).
+    pub fn admin_lang(&self) -> Option<mrjbot_i18n::Lang> {
+        match self.telegram_admin_lang.trim() {
+            "fa" => Some(mrjbot_i18n::Lang::Fa),
+            "en" => Some(mrjbot_i18n::Lang::En),
+            "ru" => Some(mrjbot_i18n::Lang::Ru),
+            _ => None,
+        }
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.
@@ -306,8 +345,15 @@ fn toml_string(c: &Config) -> String {
         }
     }
     s.push_str(&format!(
-        "yookassa_receipts = {}\nocr = {}\ntelegram_payment_updates = {}\n",
-        c.yookassa_receipts, c.ocr, c.telegram_payment_updates
+        "yookassa_receipts = {}\nocr = {}\ntelegram_payment_updates = {}\ntelegram_admin_lang = {:?}\n",
+        c.yookassa_receipts, c.ocr, c.telegram_payment_updates, c.telegram_admin_lang
+    ));
+    s.push_str(&format!(
+        "telegram_bot = {}\ntelegram_webhook = {}\nbroadcast_rate_per_sec = {}\nbroadcast_sender = {}\n",
+        c.telegram_bot,
+        c.telegram_webhook,
+        c.broadcast_rate_per_sec,
+        c.broadcast_sender
     ));
     if let Some(chat) = c.telegram_admin_chat {
         s.push_str(&format!("telegram_admin_chat = {chat}\n"));

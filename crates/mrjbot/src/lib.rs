@@ -8,9 +8,10 @@ use anyhow::Context;
 use config::Config;
 use mrjbot_app::money::gateways::Gateways;
 use mrjbot_app::{App, AuthSettings, Clock, SystemClock};
+use mrjbot_bot::{BotConfig, BotMode, ShopBot};
 use mrjbot_db::{Db, DbOptions};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -51,6 +52,10 @@ pub async fn build_app(cfg: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::R
         .await
         .map_err(|e| anyhow::anyhow!("starting the services failed: {e}"))?;
     app.set_gateways(gateways(cfg)?);
+    app.set_broadcast_rate(cfg.broadcast_rate_per_sec);
+    if let Some(chat) = cfg.telegram_admin_chat {
+        app.set_staff_chat(chat, cfg.admin_lang().unwrap_or(mrjbot_i18n::Lang::Fa));
+    }
     Ok(app)
 }
 
@@ -152,7 +157,12 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         login_burst: cfg.auth.login_burst,
         ..mrjbot_api::ApiSettings::default()
     };
-    let router = mrjbot_api::router(app.clone(), &settings);
+    let bot_on = cfg.telegram_bot && cfg.telegram_token.is_some();
+    let bot_slot: Arc<OnceLock<ShopBot>> = Arc::new(OnceLock::new());
+    let mut router = mrjbot_api::router(app.clone(), &settings);
+    if bot_on && cfg.telegram_webhook {
+        router = router.merge(webhook_route(bot_slot.clone()));
+    }
     let (tx, mut rx) = watch::channel(false);
     let sweeper = spawn_sweeper(
         app.clone(),
@@ -161,14 +171,23 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
     );
     let feed = tokio::spawn(app.clone().run_feed());
     let outbox = tokio::spawn(app.clone().run_outbox());
+    let reminders = tokio::spawn(app.clone().run_reminders());
     let reconcile = spawn_reconciler(
         app.clone(),
         Duration::from_secs(cfg.reconcile_interval_secs),
     );
-    let updates = cfg
-        .telegram_payment_updates
+    let broadcasts = cfg
+        .broadcast_sender
+        .then(|| tokio::spawn(app.clone().run_broadcasts()));
+    // The bot reads every update (payments included) when it runs; otherwise a small
+    // loop reads the payment updates alone.
+    let updates = (cfg.telegram_payment_updates && !bot_on)
         .then(|| tokio::spawn(app.clone().run_payment_updates()));
+    let bot = bot_config(cfg)
+        .filter(|_| bot_on)
+        .map(|bc| tokio::spawn(run_bot(app.clone(), bc, bot_slot.clone())));
     let db = app.db().clone();
+    let stopping_app = app.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
@@ -181,9 +200,26 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         sweeper.abort();
         feed.abort();
         outbox.abort();
+        reminders.abort();
         reconcile.abort();
         if let Some(u) = updates {
             u.abort();
+        }
+        if let Some(mut b) = broadcasts {
+            // The sender finishes the message in hand, so nobody's message is lost.
+            stopping_app.stop_broadcasts();
+            if tokio::time::timeout(Duration::from_secs(10), &mut b)
+                .await
+                .is_err()
+            {
+                b.abort();
+            }
+        }
+        if let Some(b) = bot {
+            b.abort();
+            if let Some(shop) = bot_slot.get() {
+                shop.release().await;
+            }
         }
         db.close().await;
         served.context("the HTTP server failed")
@@ -195,6 +231,76 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         shutdown: tx,
         task,
     })
+}
+
+/// The bot's settings from the configuration (`None` without a token).
+fn bot_config(cfg: &Config) -> Option<BotConfig> {
+    let token = cfg.telegram_token.clone()?;
+    let mut bc = BotConfig::new(token.clone(), cfg.telegram_api_url.clone());
+    bc.admin_chat = cfg.telegram_admin_chat;
+    bc.admin_lang = cfg.admin_lang().unwrap_or(mrjbot_i18n::Lang::Fa);
+    bc.public_url = cfg.public_url.clone();
+    if cfg.telegram_webhook
+        && let Some(url) = &cfg.public_url
+    {
+        bc.mode = BotMode::Webhook {
+            public_url: url.clone(),
+            secret: webhook_secret(&token),
+        };
+    }
+    Some(bc)
+}
+
+/// The webhook secret: derived from the token, so every replica agrees without storing
+/// it and it is as secret as the token (Telegram allows `A-Za-z0-9_-`, up to 256).
+fn webhook_secret(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("mrjbot-webhook:{token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts the bot, retrying while Telegram cannot be reached (the rest of the server runs
+/// meanwhile), then long-polls unless updates come by webhook.
+async fn run_bot(app: App, bc: BotConfig, slot: Arc<OnceLock<ShopBot>>) {
+    let mut wait = Duration::from_secs(1);
+    let bot = loop {
+        match ShopBot::start(app.clone(), bc.clone()).await {
+            Ok(b) => break b,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "the Telegram bot could not start");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    };
+    tracing::info!(username = bot.username(), "the Telegram bot is running");
+    let _ = slot.set(bot.clone());
+    if bc.mode == BotMode::Polling {
+        bot.run_polling().await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `POST /telegram/webhook`, answered 503 until the bot has started.
+fn webhook_route(slot: Arc<OnceLock<ShopBot>>) -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    axum::Router::new().route(
+        "/telegram/webhook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let slot = slot.clone();
+            async move {
+                let Some(bot) = slot.get().cloned() else {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                };
+                let secret = headers
+                    .get("x-telegram-bot-api-secret-token")
+                    .map(|v| v.as_bytes());
+                let code = bot.webhook(secret, &body).await;
+                StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+            }
+        }),
+    )
 }
 
 /// Periodically asks the gateways about open payments, expires what ran out and applies

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod broadcasts;
 pub mod nodes;
 pub mod payments;
 pub mod plans;
 pub mod roles;
 pub mod settings;
 pub mod subscriptions;
+pub mod tickets;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ pub(crate) fn resources() -> utoipa_axum::router::OpenApiRouter<mrjbot_app::App>
         .merge(audit::router())
         .merge(settings::router())
         .merge(payments::router())
+        .merge(tickets::router())
+        .merge(broadcasts::router())
 }
 
 /// A page of a list.

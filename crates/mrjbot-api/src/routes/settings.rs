@@ -4,12 +4,15 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, Json};
 use axum::extract::State;
 use mrjbot_app::App;
+use mrjbot_app::shop::ShopSettings;
 use mrjbot_app::subsettings::SubscriptionSettings;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(crate) fn router() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(get_subscription, put_subscription))
+    OpenApiRouter::new()
+        .routes(routes!(get_subscription, put_subscription))
+        .routes(routes!(get_shop, put_shop))
 }
 
 /// Subscription link settings (needs `settings.read`).
@@ -32,4 +35,24 @@ async fn put_subscription(
     Json(s): Json<SubscriptionSettings>,
 ) -> ApiResult<axum::Json<SubscriptionSettings>> {
     Ok(axum::Json(app.update_subscription_settings(&a, s).await?))
+}
+
+/// Shop front settings: trial, referrals, required channel, FAQ, help text, reminders,
+/// app guides, flood limit (needs `settings.read`).
+#[utoipa::path(get, path = "/api/v1/settings/shop", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, description = "The settings", body = ShopSettings)))]
+async fn get_shop(State(app): State<App>, Auth(a): Auth) -> ApiResult<axum::Json<ShopSettings>> {
+    Ok(axum::Json(app.get_shop_settings(&a).await?))
+}
+
+/// Replaces the shop front settings (needs `settings.write`); absent fields take their
+/// defaults. Returns them as stored (texts trimmed, reminder lists ordered).
+#[utoipa::path(put, path = "/api/v1/settings/shop", tag = "settings", request_body = ShopSettings, security(("bearer" = [])),
+    responses((status = 200, description = "The stored settings", body = ShopSettings)))]
+async fn put_shop(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Json(s): Json<ShopSettings>,
+) -> ApiResult<axum::Json<ShopSettings>> {
+    Ok(axum::Json(app.put_shop_settings(&a, s).await?))
 }

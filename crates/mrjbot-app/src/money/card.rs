@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
 use crate::money::outbox::{ANALYZE_RECEIPT, WorkError};
 use crate::money::{Confirmed, PaymentView, payment_not_found, transition};
+use crate::notify::{Notice, NoticeTarget};
 use mrjbot_db::money::{self as repo, Approval, CardRow, OrderRow, ReceiptAnalysis, ReceiptRow};
 use mrjbot_db::{plans as plans_repo, subscriptions as subs_repo};
 use mrjbot_domain::payment::{CardLoad, ConfirmedBy, ReceiptEvidence, Verdict, assess, pick_card};
@@ -457,6 +458,14 @@ impl App {
             ANALYZE_RECEIPT,
             &json!({ "receipt_id": rid }).to_string(),
             &format!("analyze:{rid}"),
+            now,
+        )
+        .await?;
+        crate::money::outbox::enqueue_notice(
+            tx.conn(),
+            NoticeTarget::Staff,
+            &Notice::ReceiptForReview { payment_id: p.id },
+            &format!("staff:receipt:{rid}"),
             now,
         )
         .await?;

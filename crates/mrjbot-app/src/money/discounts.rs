@@ -263,6 +263,26 @@ impl App {
         Ok(())
     }
 
+    /// What a code would take off `price` for the caller on a plan, without taking a use
+    /// (the check runs in a transaction that is rolled back): the bot shows the price
+    /// after the discount before the customer picks how to pay.
+    pub async fn quote_discount(
+        &self,
+        actor: &Actor,
+        code: &str,
+        plan_id: Option<i64>,
+        price: Money,
+    ) -> AppResult<Money> {
+        let user_id = actor.user_id.ok_or_else(AppError::denied)?;
+        let now = self.now();
+        let mut tx = self.db().begin().await?;
+        let (_, off) = self
+            .apply_discount(tx.conn(), code, user_id, plan_id, price, now)
+            .await?;
+        drop(tx);
+        Ok(Money::new(off, price.currency)?)
+    }
+
     /// Checks a code for an order and takes one use; returns (code id, amount off).
     pub(crate) async fn apply_discount(
         &self,

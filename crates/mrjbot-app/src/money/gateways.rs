@@ -1338,7 +1338,12 @@ fn counted(gateway: &str, r: AppResult<usize>) -> usize {
 impl From<WorkError> for AppError {
     fn from(e: WorkError) -> Self {
         match e {
-            WorkError::Later(m) | WorkError::Never(m) => AppError::new(ErrorCode::Internal, m),
+            WorkError::Later(m) | WorkError::Never(m) | WorkError::RetryAt(_, m) => {
+                AppError::new(ErrorCode::Internal, m)
+            }
+            WorkError::RetryAfter(d) => {
+                AppError::new(ErrorCode::Unavailable, format!("try again after {d:?}"))
+            }
         }
     }
 }

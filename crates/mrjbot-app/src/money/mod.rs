@@ -25,6 +25,7 @@ pub mod settings;
 use crate::actor::Actor;
 use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
+use crate::notify::{Notice, NoticeTarget};
 use crate::{App, ListParams};
 use mrjbot_db::money::{self as repo, Approval, LedgerRow, OrderRow, PaymentRow};
 use mrjbot_db::{Conn, plans as plans_repo, subscriptions as subs_repo, users as users_repo};
@@ -906,6 +907,17 @@ impl App {
         } else {
             "pay-approved"
         };
+        outbox::enqueue_notice(
+            c.reborrow(),
+            NoticeTarget::Staff,
+            &Notice::OrderPaid {
+                order_id: target.id,
+                payment_id: p.id,
+            },
+            &format!("staff:paid:{}", p.id),
+            now,
+        )
+        .await?;
         self.notify(
             c,
             target.user_id,
@@ -926,10 +938,13 @@ impl App {
         args: serde_json::Value,
         dedupe: &str,
     ) -> AppResult<()> {
-        repo::enqueue(
+        outbox::enqueue_notice(
             c,
-            outbox::NOTIFY,
-            &json!({ "user_id": user_id, "key": key, "args": args }).to_string(),
+            NoticeTarget::Customer { user_id },
+            &Notice::Text {
+                key: key.to_owned(),
+                args: outbox::text_args(&args),
+            },
             &format!("notify:{dedupe}"),
             self.now().millis(),
         )

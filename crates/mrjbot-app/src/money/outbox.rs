@@ -1,6 +1,7 @@
 //! The outbox worker: does, exactly once and after the commit that asked for it, the
 //! work that follows a payment: delivering the subscription, analysing a receipt,
-//! telling the customer.
+//! telling the customer or the staff chat (typed [`Notice`]s, queued with
+//! [`enqueue_notice`] and handed to the notifier).
 //!
 //! Items are claimed with a lease (a crashed worker's item is taken again when the lease
 //! ends); delivery runs in one transaction that sets `orders.fulfilled_at` only where it
@@ -13,32 +14,40 @@ use crate::App;
 use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
 use crate::money::ledger_entry;
+use crate::notify::{Notice, NoticeTarget, NotifyError, Recipient};
 use mrjbot_db::money::{self as repo, LedgerRow, OutboxRow};
 use mrjbot_db::{
-    nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo,
+    Conn, nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo,
 };
 use mrjbot_domain::subscription::Start;
 use mrjbot_domain::{Bytes, Currency, Money, OrderKind, SubscriptionState, SubscriptionStatus};
+use mrjbot_i18n::Lang;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Deliver a paid order.
 pub const PROVISION: &str = "provision";
-/// Send a message to a customer.
+/// Tell a customer or the staff something (a [`Notice`]).
 pub const NOTIFY: &str = "notify";
 /// OCR and judge a card receipt.
 pub const ANALYZE_RECEIPT: &str = "analyze_receipt";
 
 const LEASE_MS: i64 = 120_000;
 const MAX_NOTIFY_ATTEMPTS: i64 = 10;
+const MAX_RATE_LIMITED_ATTEMPTS: i64 = 50;
 
 /// Why an item could not be done now.
 #[derive(Debug)]
 pub(crate) enum WorkError {
     /// Try again later.
     Later(String),
+    /// Try again after this long, as the other side asked (Telegram's rate limit).
+    RetryAfter(Duration),
     /// Will never work; give up on the item.
     Never(String),
+    /// Try again at this time (epoch ms), not before: the receiver said when.
+    RetryAt(i64, String),
 }
 
 impl From<AppError> for WorkError {
@@ -103,6 +112,7 @@ impl App {
             PROVISION => self.provision(&item).await,
             NOTIFY => self.deliver_notice(&item).await,
             ANALYZE_RECEIPT => self.analyze_receipt_item(&item).await,
+            crate::support::tickets::TICKET_NOTICE => self.deliver_ticket_notice(&item).await,
             other => Err(WorkError::Never(format!("unknown outbox kind `{other}`"))),
         };
         let now = self.now().millis();
@@ -120,6 +130,25 @@ impl App {
                     give_up,
                 )
                 .await?;
+            }
+            Err(WorkError::RetryAfter(d)) => {
+                // Being rate limited says nothing about the notice: it gets more rounds.
+                let give_up = item.attempts >= MAX_RATE_LIMITED_ATTEMPTS;
+                let wait = i64::try_from(d.as_millis())
+                    .unwrap_or(i64::MAX / 4)
+                    .max(1_000);
+                tracing::info!(id = item.id, kind = %item.kind, wait_ms = wait, "outbox: rate limited");
+                repo::outbox_retry(
+                    tx.conn(),
+                    item.id,
+                    &format!("rate limited; retry after {d:?}"),
+                    now.saturating_add(wait),
+                    give_up,
+                )
+                .await?;
+            }
+            Err(WorkError::RetryAt(at, e)) => {
+                repo::outbox_retry(tx.conn(), item.id, &e, at, false).await?;
             }
             Err(WorkError::Never(e)) => {
                 tracing::warn!(id = item.id, kind = %item.kind, error = %e, "outbox: giving up");
@@ -139,6 +168,7 @@ impl App {
             .ok_or_else(|| WorkError::Never("no order_id".into()))?;
         let now = self.now();
         let settings = self.payment_settings().await?;
+        let referral = self.shop_settings().await?.referral;
         let mut tx = self.db().begin().await?;
         let Some(order) = repo::get_order(tx.conn(), order_id, true).await? else {
             return Err(WorkError::Never(format!("order {order_id} is gone")));
@@ -261,6 +291,8 @@ impl App {
         {
             return Err(WorkError::Later("the order changed meanwhile".into()));
         }
+        self.settle_referral(tx.conn(), &order, &referral, now.millis())
+            .await?;
         self.notify(
             tx.conn(),
             order.user_id,
@@ -339,54 +371,156 @@ impl App {
         Ok(())
     }
 
-    /// Sends a queued message to the customer in their language.
+    /// Delivers a queued notice: resolves who reads it (the customer's chat and language,
+    /// or the staff chat) and hands it to the notifier (the bot). Without a notifier,
+    /// keyed text still goes out as plain text through the Bot API client; other notices
+    /// are recorded only. Someone who blocked the bot is not asked again.
     async fn deliver_notice(&self, item: &OutboxRow) -> Result<(), WorkError> {
-        let payload: Value =
-            serde_json::from_str(&item.payload).map_err(|e| WorkError::Never(e.to_string()))?;
-        let user_id = payload["user_id"]
-            .as_i64()
-            .ok_or_else(|| WorkError::Never("no user_id".into()))?;
-        let key = payload["key"].as_str().unwrap_or_default();
-        let Some(user) = users_repo::get(self.db().read().await?.conn(), user_id).await? else {
-            return Err(WorkError::Never("the customer is gone".into()));
+        let (target, notice) = parse_notice(&item.payload).map_err(WorkError::Never)?;
+        let to = match target {
+            NoticeTarget::Customer { user_id } => {
+                let Some(user) = users_repo::get(self.db().read().await?.conn(), user_id).await?
+                else {
+                    return Err(WorkError::Never("the customer is gone".into()));
+                };
+                let Some(chat_id) = user.telegram_id else {
+                    tracing::info!(
+                        user = user_id,
+                        "the customer has no Telegram chat; notice recorded only"
+                    );
+                    return Ok(());
+                };
+                Recipient {
+                    chat_id,
+                    lang: Lang::parse(&user.language).unwrap_or(Lang::Fa),
+                    user_id: Some(user_id),
+                }
+            }
+            NoticeTarget::Staff => {
+                let Some((chat_id, lang)) = self.staff_chat() else {
+                    tracing::info!("no staff chat is configured; staff notice recorded only");
+                    return Ok(());
+                };
+                Recipient {
+                    chat_id,
+                    lang,
+                    user_id: None,
+                }
+            }
         };
-        let lang = mrjbot_i18n::Lang::parse(&user.language).unwrap_or(mrjbot_i18n::Lang::Fa);
-        let args: Vec<(String, String)> = payload["args"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string()),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        if let Some(n) = self.notifier() {
+            return match n.notify(&to, &notice).await {
+                Ok(()) => Ok(()),
+                Err(NotifyError::RetryAfter(d)) => Err(WorkError::RetryAfter(d)),
+                Err(NotifyError::Blocked) => {
+                    tracing::info!(
+                        chat = to.chat_id,
+                        user = ?to.user_id,
+                        "the recipient blocked the bot; notice dropped"
+                    );
+                    Ok(())
+                }
+                Err(NotifyError::Later(e)) => Err(WorkError::Later(e)),
+                Err(NotifyError::Never(e)) => Err(WorkError::Never(e)),
+            };
+        }
+        let Notice::Text { key, args } = &notice else {
+            tracing::info!(
+                chat = to.chat_id,
+                ?notice,
+                "no notifier; notice recorded only"
+            );
+            return Ok(());
+        };
         let arg_refs: Vec<(&str, mrjbot_i18n::Arg<'_>)> = args
             .iter()
             .map(|(k, v)| (k.as_str(), mrjbot_i18n::Arg::Str(v.as_str().into())))
             .collect();
-        let text = mrjbot_i18n::t_args(lang, key, &arg_refs);
-        match (self.gateways().telegram.as_ref(), user.telegram_id) {
-            (Some(tg), Some(chat)) => match tg.send_message(chat, &text).await {
+        let text = mrjbot_i18n::t_args(to.lang, key, &arg_refs);
+        match self.gateways().telegram.as_ref() {
+            Some(tg) => match tg.send_message(to.chat_id, &text).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_retryable() => Err(WorkError::Later(e.to_string())),
                 Err(e) => Err(WorkError::Never(e.to_string())),
             },
-            _ => {
+            None => {
                 tracing::info!(
-                    user = user_id,
-                    key,
-                    "no channel to reach the customer; notice recorded only"
+                    chat = to.chat_id,
+                    key = %key,
+                    "no channel to reach the reader; notice recorded only"
                 );
                 Ok(())
             }
         }
     }
+}
+
+/// The stored form of a queued notice: the target and the notice side by side,
+/// `{"to":"customer","user_id":7,"notice":{"type":"text",...}}` or
+/// `{"to":"staff","notice":{...}}`.
+#[derive(Serialize, Deserialize)]
+struct NoticePayload {
+    #[serde(flatten)]
+    target: NoticeTarget,
+    notice: Notice,
+}
+
+/// Queues `notice` for `target` in the caller's transaction, once per `dedupe_key`
+/// (a key seen before, even long done, queues nothing). True when queued now.
+pub(crate) async fn enqueue_notice(
+    c: Conn<'_>,
+    target: NoticeTarget,
+    notice: &Notice,
+    dedupe_key: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let payload = serde_json::to_string(&NoticePayload {
+        target,
+        notice: notice.clone(),
+    })
+    .map_err(AppError::internal)?;
+    Ok(repo::enqueue(c, NOTIFY, &payload, dedupe_key, now).await?)
+}
+
+/// Reads a queued notice; payloads queued before notices were typed
+/// (`{"user_id","key","args"}`) are text notices to that customer.
+fn parse_notice(payload: &str) -> Result<(NoticeTarget, Notice), String> {
+    let value: Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+    if value.get("notice").is_some() {
+        let p: NoticePayload = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        return Ok((p.target, p.notice));
+    }
+    let user_id = value["user_id"]
+        .as_i64()
+        .ok_or_else(|| "a notice without a reader".to_owned())?;
+    let key = value["key"]
+        .as_str()
+        .ok_or_else(|| "a notice without a message key".to_owned())?;
+    Ok((
+        NoticeTarget::Customer { user_id },
+        Notice::Text {
+            key: key.to_owned(),
+            args: text_args(&value["args"]),
+        },
+    ))
+}
+
+/// Fluent arguments from a JSON object: strings as they are, anything else as JSON text.
+pub(crate) fn text_args(args: &Value) -> Vec<(String, String)> {
+    args.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn sid_none() -> i64 {
@@ -395,6 +529,54 @@ fn sid_none() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_and_old_payloads_read_as_text() {
+        let n = Notice::DataWarning {
+            subscription_id: 4,
+            percent: 80,
+        };
+        let stored = serde_json::to_string(&NoticePayload {
+            target: NoticeTarget::Customer { user_id: 9 },
+            notice: n.clone(),
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            serde_json::from_str::<Value>(&stored).ok(),
+            Some(json!({"to": "customer", "user_id": 9,
+                        "notice": {"type": "data_warning", "subscription_id": 4, "percent": 80}}))
+        );
+        assert_eq!(
+            parse_notice(&stored),
+            Ok((NoticeTarget::Customer { user_id: 9 }, n))
+        );
+        let staff = r#"{"to":"staff","notice":{"type":"receipt_for_review","payment_id":3}}"#;
+        assert_eq!(
+            parse_notice(staff),
+            Ok((
+                NoticeTarget::Staff,
+                Notice::ReceiptForReview { payment_id: 3 }
+            ))
+        );
+        let old = r#"{"user_id":5,"key":"pay-approved","args":{"amount":"10 USD","order":12}}"#;
+        assert_eq!(
+            parse_notice(old),
+            Ok((
+                NoticeTarget::Customer { user_id: 5 },
+                Notice::Text {
+                    key: "pay-approved".into(),
+                    args: vec![
+                        ("amount".into(), "10 USD".into()),
+                        ("order".into(), "12".into())
+                    ],
+                }
+            ))
+        );
+        assert!(parse_notice(r#"{"key":"x"}"#).is_err());
+        assert!(parse_notice(r#"{"to":"nobody","notice":{"type":"text"}}"#).is_err());
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(super::backoff(1), 2_000);

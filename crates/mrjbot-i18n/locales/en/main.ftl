@@ -68,3 +68,7 @@ refund-to-wallet = 💰 { $amount } was refunded to your wallet. Reason: { $reas
 refund-to-payer = 💸 { $amount } was refunded to your payment method. Reason: { $reason }
 order-delivered = 🎉 Order #{ $order } is ready. Open "My services" to get your link.
 order-failed-refunded = ⚠️ We could not deliver order #{ $order }, so { $amount } went back to your wallet. Sorry for the trouble.
+
+## Referrals (sent to the referrer)
+# $points: the points just earned.
+referral-rewarded = 🎁 Someone you invited made their first purchase: you earned { $points } points.

@@ -53,3 +53,6 @@ refund-to-wallet = 💰 مبلغ { $amount } به کیف پول شما بازگ�
 refund-to-payer = 💸 مبلغ { $amount } به روش پرداخت شما بازگشت داده شد. دلیل: { $reason }
 order-delivered = 🎉 سفارش #{ $order } آماده است. برای دریافت لینک به «سرویس‌های من» بروید.
 order-failed-refunded = ⚠️ تحویل سفارش #{ $order } ممکن نشد و مبلغ { $amount } به کیف پول شما بازگشت. از این بابت پوزش می‌خواهیم.
+
+## Referrals (sent to the referrer)
+referral-rewarded = 🎁 یکی از دوستانی که دعوت کرده بودید اولین خرید خود را انجام داد و { $points } امتیاز گرفتید.

@@ -61,5 +61,8 @@ pay-surplus-to-wallet = 💰 Мы получили { $amount } за уже оп�
 pay-rejected = ❌ Оплата заказа #{ $order } не принята: { $reason }
 refund-to-wallet = 💰 { $amount } возвращены на ваш кошелёк. Причина: { $reason }
 refund-to-payer = 💸 { $amount } возвращены на ваш способ оплаты. Причина: { $reason }
-order-delivered = 🎉 Заказ #{ $order } готов. Откройте «Мои услуги», чтобы получить ссылку.
+order-delivered = 🎉 Заказ #{ $order } готов. Откройте «Мои подписки», чтобы получить ссылку.
 order-failed-refunded = ⚠️ Не удалось выполнить заказ #{ $order }, поэтому { $amount } возвращены на ваш кошелёк. Приносим извинения.
+
+## Referrals (sent to the referrer)
+referral-rewarded = 🎁 Приглашённый вами пользователь совершил первую покупку. Начислено баллов: { $points }.

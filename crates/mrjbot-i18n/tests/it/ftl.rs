@@ -8,12 +8,19 @@ use fluent_templates::LanguageIdentifier;
 use mrjbot_i18n::{Lang, t};
 
 fn source(lang: Lang) -> String {
-    let path = format!(
-        "{}/locales/{}/main.ftl",
-        env!("CARGO_MANIFEST_DIR"),
-        lang.code()
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    // Every .ftl file of the language, in name order (main.ftl, bot.ftl, ...).
+    let dir = format!("{}/locales/{}", env!("CARGO_MANIFEST_DIR"), lang.code());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ftl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Message id -> the variables its value refers to.

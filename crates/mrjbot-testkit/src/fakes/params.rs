@@ -1,14 +1,32 @@
 //! Request parameters the way Telegram-style APIs take them: from the query string, a
-//! JSON body or a form body, merged into one map. Query and form values are strings,
-//! JSON values keep their types, so the readers accept both `5` and `"5"`, and a JSON
-//! object or array given as a string (`prices='[...]'` in a form) is parsed.
+//! JSON body, a form body or a multipart body, merged into one map. Query, form and
+//! multipart values are strings, JSON values keep their types, so the readers accept both
+//! `5` and `"5"`, and a JSON object or array given as a string (`prices='[...]'` in a
+//! form, `reply_markup` in a multipart upload) is parsed. Multipart parts that carry a
+//! file name are kept aside as uploads.
 
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, Multipart};
+use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// One request's parameters.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Params(Map<String, Value>);
+pub(crate) struct Params {
+    values: Map<String, Value>,
+    uploads: HashMap<String, Upload>,
+}
+
+/// A file part of a multipart body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Upload {
+    /// The part's `filename`.
+    pub(crate) file_name: Option<String>,
+    /// The part's `Content-Type`.
+    pub(crate) content_type: Option<String>,
+    /// The file.
+    pub(crate) bytes: Vec<u8>,
+}
 
 /// A parameter is present but has the wrong type; carries the parameter name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +40,11 @@ impl Params {
         body: &[u8],
     ) -> Result<Self, String> {
         let mut map = Map::new();
-        if let Some(q) = query {
-            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-                map.insert(k.into_owned(), Value::String(v.into_owned()));
-            }
-        }
+        Self::add_query(&mut map, query);
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(map));
+            return Ok(Self::from_map(map));
         }
-        let content_type = headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let content_type = content_type(headers);
         if content_type.starts_with("application/json") {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(m)) => map.extend(m),
@@ -48,17 +58,96 @@ impl Params {
         } else {
             return Err(format!("unsupported content type `{content_type}`"));
         }
-        Ok(Self(map))
+        Ok(Self::from_map(map))
+    }
+
+    /// Like [`Params::from_request`], and also takes `multipart/form-data` bodies (how
+    /// clients upload files): text parts become string values, parts with a file name
+    /// (or a non-text content type) become uploads under the part's name.
+    pub(crate) async fn from_any_request(
+        headers: &HeaderMap,
+        query: Option<&str>,
+        body: axum::body::Bytes,
+    ) -> Result<Self, String> {
+        let content_type = content_type(headers);
+        if !content_type.starts_with("multipart/form-data") {
+            return Self::from_request(headers, query, &body);
+        }
+        let mut map = Map::new();
+        Self::add_query(&mut map, query);
+        let mut uploads = HashMap::new();
+        let request = axum::http::Request::builder()
+            .header(header::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(body))
+            .map_err(|e| format!("can't read multipart body: {e}"))?;
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| format!("can't parse multipart body: {}", e.body_text()))?;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| format!("can't parse multipart body: {e}"))?
+        {
+            let name = field.name().unwrap_or_default().to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let part_type = field.content_type().map(str::to_owned);
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| format!("can't parse multipart body: {e}"))?;
+            let is_file = file_name.is_some()
+                || part_type
+                    .as_deref()
+                    .is_some_and(|t| !t.starts_with("text/plain"));
+            if is_file {
+                uploads.insert(
+                    name,
+                    Upload {
+                        file_name,
+                        content_type: part_type,
+                        bytes: bytes.to_vec(),
+                    },
+                );
+            } else {
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| format!("multipart field `{name}` is not UTF-8 text"))?;
+                map.insert(name, Value::String(text));
+            }
+        }
+        Ok(Self {
+            values: map,
+            uploads,
+        })
+    }
+
+    fn from_map(values: Map<String, Value>) -> Self {
+        Self {
+            values,
+            uploads: HashMap::new(),
+        }
+    }
+
+    fn add_query(map: &mut Map<String, Value>, query: Option<&str>) {
+        if let Some(q) = query {
+            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+                map.insert(k.into_owned(), Value::String(v.into_owned()));
+            }
+        }
+    }
+
+    /// The upload in the multipart part `name`.
+    pub(crate) fn upload(&self, name: &str) -> Option<&Upload> {
+        self.uploads.get(name)
     }
 
     /// The value, treating JSON `null` as absent.
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.values.get(key).filter(|v| !v.is_null())
     }
 
     /// All parameters (to record what a client sent).
     pub(crate) fn to_value(&self) -> Value {
-        Value::Object(self.0.clone())
+        Value::Object(self.values.clone())
     }
 
     /// A string; numbers and booleans are rendered as text.
@@ -114,6 +203,14 @@ impl Params {
             Some(_) => Err(BadParam(key.into())),
         }
     }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ struct Fixtures {
     ids: HashMap<&'static str, i64>,
 }
 
-async fn fixtures(t: &TestApp, money: bool) -> Fixtures {
+async fn fixtures(t: &TestApp, money: bool, support: bool) -> Fixtures {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let mut ids = HashMap::new();
     let (_, u) = t
@@ -68,6 +68,38 @@ async fn fixtures(t: &TestApp, money: bool) -> Fixtures {
         )
         .await;
     assert!(r.is_array(), "{r}");
+    if support {
+        // A ticket of the target customer (who has no password: opened through the
+        // service as them) and a broadcast still sending.
+        let customer = mrjbot_app::Actor {
+            user_id: Some(ids["user"]),
+            label: format!("target{n}"),
+            permissions: Default::default(),
+            roles: vec!["user".into()],
+            session_id: None,
+            request_id: None,
+        };
+        let ticket = t
+            .app
+            .open_ticket(
+                &customer,
+                mrjbot_app::support::tickets::NewTicket {
+                    subject: "help".into(),
+                    body: "it does not connect".into(),
+                    attachment_file_id: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("ticket fixture: {e}"));
+        ids.insert("ticket", ticket.ticket.id);
+        let (_, b) = t
+            .post(
+                "/api/v1/broadcasts",
+                json!({"segment": "no_purchase", "body": "fixture"}),
+            )
+            .await;
+        ids.insert("broadcast", b["id"].as_i64().unwrap_or_default());
+    }
     if !money {
         return Fixtures { ids };
     }
@@ -401,11 +433,53 @@ fn cases() -> Vec<Case> {
         ),
         case(M::DELETE, "/api/v1/discount-codes/{discount}", None, ADMIN),
         case(M::GET, "/api/v1/reports/revenue", None, SALES),
+        case(M::GET, "/api/v1/tickets", None, ANY_USER),
+        case(
+            M::POST,
+            "/api/v1/tickets",
+            Some(json!({"subject": "s", "body": "b"})),
+            ANY_USER,
+        ),
+        case(M::GET, "/api/v1/tickets/{ticket}", None, STAFF_READ),
+        case(
+            M::POST,
+            "/api/v1/tickets/{ticket}/messages",
+            Some(json!({"body": "an answer"})),
+            STAFF_READ,
+        ),
+        case(M::POST, "/api/v1/tickets/{ticket}/close", None, STAFF_READ),
+        case(M::GET, "/api/v1/broadcasts", None, ADMIN),
+        case(
+            M::POST,
+            "/api/v1/broadcasts",
+            Some(json!({"segment": "all", "body": "hello"})),
+            ADMIN,
+        ),
+        case(
+            M::GET,
+            "/api/v1/broadcasts/preview?segment=all",
+            None,
+            ADMIN,
+        ),
+        case(M::GET, "/api/v1/broadcasts/{broadcast}", None, ADMIN),
+        case(
+            M::POST,
+            "/api/v1/broadcasts/{broadcast}/cancel",
+            None,
+            ADMIN,
+        ),
         case(M::GET, "/api/v1/settings/payments", None, ADMIN),
         case(
             M::PUT,
             "/api/v1/settings/payments",
             Some(json!({"order_ttl_minutes": 30})),
+            ADMIN,
+        ),
+        case(M::GET, "/api/v1/settings/shop", None, ADMIN),
+        case(
+            M::PUT,
+            "/api/v1/settings/shop",
+            Some(json!({"user_rate_per_minute": 20})),
             ADMIN,
         ),
     ]
@@ -461,7 +535,10 @@ async fn every_endpoint_by_every_role(#[case] backend: Backend) {
             ]
             .iter()
             .any(|k| c.path.contains(k));
-            let f = fixtures(&t, money).await;
+            let support = ["{ticket}", "{broadcast}"]
+                .iter()
+                .any(|k| c.path.contains(k));
+            let f = fixtures(&t, money, support).await;
             if c.path.ends_with("/activate") {
                 t.post(&fill("/api/v1/subscriptions/{sub}/suspend", &f), json!({}))
                     .await;

@@ -738,6 +738,11 @@ async fn telegram() -> (FakeTelegram, TelegramClient) {
     let fake = FakeTelegram::start(TG_TOKEN)
         .await
         .unwrap_or_else(|e| panic!("fake Telegram: {e}"));
+    // The customers these tests write to started the bot before (Telegram refuses
+    // chats that never talked to the bot).
+    for chat in [1, 5, 10, 20, 42] {
+        fake.open_chat(chat);
+    }
     let client = tg_client(fake.api_url(), TG_TOKEN, Duration::from_secs(5));
     (fake, client)
 }

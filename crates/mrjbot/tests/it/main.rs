@@ -4,6 +4,7 @@
 mod auth;
 mod authz;
 mod bad_input;
+mod bot;
 mod cli;
 mod client;
 mod gateways;
@@ -13,8 +14,10 @@ mod money_gateways;
 mod receipts;
 mod resources;
 mod schema;
+mod shop;
 mod sub;
 mod subscriptions;
+mod support;
 
 pub use mrjbot_testkit::{Backend, TestApp};
 pub use reqwest::{Method, StatusCode};

@@ -452,9 +452,10 @@ async fn stars_checkout_delivers_on_successful_payment_only(#[case] backend: Bac
     );
     assert!(texts.iter().any(|m| m.contains("is ready")), "{texts:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Approved, delivered, and the link with its QR code (the bot's delivery message).
     assert_eq!(
         fake.messages(tg_user).len(),
-        2,
+        3,
         "one notice each, however often the payment came: {texts:?}"
     );
     // A forged successful_payment with another amount is recorded, not delivered.
@@ -540,6 +541,8 @@ async fn stars_lost_successful_payment_is_found_in_the_transactions() {
         c.telegram_api_url = api.clone();
         // Another consumer reads the updates: this test plays it and loses the payment.
         c.telegram_payment_updates = false;
+        // Another program runs the bot and reads the updates.
+        c.telegram_bot = false;
     });
     let shop = shop(&t, "lost").await;
     let tg_user = 900_000 + "lost".len() as i64;
