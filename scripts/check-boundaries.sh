@@ -15,5 +15,9 @@ for dep in sqlx tokio axum reqwest; do forbid mrjbot-domain "$dep"; done
 for dep in sqlx tokio axum mrjbot-domain mrjbot-db mrjbot-app; do forbid mrjbot-i18n "$dep"; done
 for dep in axum tower-http utoipa-axum reqwest; do forbid mrjbot-db "$dep"; done
 for dep in axum utoipa-axum tower_governor askama; do forbid mrjbot-app "$dep"; done
+# The wire types are plain data; the agent beside the VPN core stays small and knows
+# nothing of the control plane's store, pages or bot.
+for dep in tokio reqwest mrjbot-domain mrjbot-db mrjbot-app; do forbid mrjbot-node-proto "$dep"; done
+for dep in sqlx askama teloxide mrjbot-domain mrjbot-db mrjbot-app mrjbot-api; do forbid mrjbot-node "$dep"; done
 [ "$fail" = 0 ] && echo "crate boundaries ok"
 exit "$fail"

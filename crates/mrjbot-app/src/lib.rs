@@ -79,7 +79,8 @@ struct Inner {
     caches: cache::Caches,
     subs: feed::SubIndex,
     gateways: std::sync::OnceLock<money::gateways::Gateways>,
-    outbox_wake: tokio::sync::Notify,
+    /// One per outbox lane (see `run_outbox`).
+    outbox_wake: [tokio::sync::Notify; 2],
     notifier: std::sync::OnceLock<notify::SharedNotifier>,
     staff_chat: std::sync::OnceLock<(i64, mrjbot_i18n::Lang)>,
     broadcaster: support::broadcasts::Sender,
@@ -102,7 +103,7 @@ impl App {
                 caches: cache::Caches::default(),
                 subs: feed::SubIndex::default(),
                 gateways: std::sync::OnceLock::new(),
-                outbox_wake: tokio::sync::Notify::new(),
+                outbox_wake: Default::default(),
                 notifier: std::sync::OnceLock::new(),
                 staff_chat: std::sync::OnceLock::new(),
                 broadcaster: support::broadcasts::Sender::default(),

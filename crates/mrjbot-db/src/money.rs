@@ -608,21 +608,33 @@ pub async fn enqueue(
     Ok(n == 1)
 }
 
-/// Claims the oldest due item for `lease_ms`: the re-checked lease condition in the
-/// outer WHERE makes two workers racing for the same row get it once.
+/// Which items a worker takes: those of one kind, or all the others.
+#[derive(Debug, Clone, Copy)]
+pub struct Lane<'a> {
+    pub kind: &'a str,
+    /// True: only items of `kind`; false: every item of another kind.
+    pub only: bool,
+}
+
+/// Claims the oldest due item of a lane for `lease_ms`: the re-checked lease condition in
+/// the outer WHERE makes two workers racing for the same row get it once.
 pub async fn claim(
     c: Conn<'_>,
+    lane: Lane<'_>,
     worker: &str,
     now: i64,
     lease_ms: i64,
 ) -> Result<Option<OutboxRow>, DbError> {
     let sql = "UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1 \
         WHERE id = (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
-                    AND (locked_until IS NULL OR locked_until < $3) ORDER BY next_attempt_at, id LIMIT 1) \
+                    AND (locked_until IS NULL OR locked_until < $3) \
+                    AND (CASE WHEN kind = $4 THEN 1 ELSE 0 END) = $5 \
+                    ORDER BY next_attempt_at, id LIMIT 1) \
         AND status = 'pending' AND (locked_until IS NULL OR locked_until < $3) \
         RETURNING id, kind, payload, dedupe_key, status, attempts, next_attempt_at, last_error, created_at";
+    let only = i32::from(lane.only);
     Ok(
-        on!(c, c, D => sqlx::query_as::<D, OutboxRow>(sql).bind(worker).bind(now + lease_ms).bind(now).fetch_optional(&mut *c).await?),
+        on!(c, c, D => sqlx::query_as::<D, OutboxRow>(sql).bind(worker).bind(now + lease_ms).bind(now).bind(lane.kind).bind(only).fetch_optional(&mut *c).await?),
     )
 }
 
@@ -656,9 +668,12 @@ pub async fn outbox_counts(c: Conn<'_>) -> Result<Vec<(String, String, i64)>, Db
 }
 
 /// The earliest time an item is due (to sleep until then).
-pub async fn outbox_next_due(c: Conn<'_>) -> Result<Option<i64>, DbError> {
-    let r: (Option<i64>,) = on!(c, c, D => sqlx::query_as::<D, (Option<i64>,)>("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-        .fetch_one(&mut *c).await?);
+pub async fn outbox_next_due(c: Conn<'_>, lane: Lane<'_>) -> Result<Option<i64>, DbError> {
+    let sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' \
+        AND (CASE WHEN kind = $1 THEN 1 ELSE 0 END) = $2";
+    let only = i32::from(lane.only);
+    let r: (Option<i64>,) = on!(c, c, D => sqlx::query_as::<D, (Option<i64>,)>(sql)
+        .bind(lane.kind).bind(only).fetch_one(&mut *c).await?);
     Ok(r.0)
 }
 

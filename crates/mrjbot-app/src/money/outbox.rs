@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::feed::Changed;
 use crate::money::ledger_entry;
 use crate::notify::{Notice, NoticeTarget, NotifyError, Recipient};
-use mrjbot_db::money::{self as repo, LedgerRow, OutboxRow};
+use mrjbot_db::money::{self as repo, Lane, LedgerRow, OutboxRow};
 use mrjbot_db::{
     Conn, nodes as nodes_repo, plans as plans_repo, subscriptions as subs_repo, users as users_repo,
 };
@@ -34,6 +34,14 @@ pub const NOTIFY: &str = "notify";
 pub const ANALYZE_RECEIPT: &str = "analyze_receipt";
 
 const LEASE_MS: i64 = 120_000;
+const OCR_LANE: Lane<'static> = Lane {
+    kind: ANALYZE_RECEIPT,
+    only: true,
+};
+const MAIN_LANE: Lane<'static> = Lane {
+    kind: ANALYZE_RECEIPT,
+    only: false,
+};
 const MAX_NOTIFY_ATTEMPTS: i64 = 10;
 const MAX_RATE_LIMITED_ATTEMPTS: i64 = 50;
 
@@ -69,41 +77,58 @@ fn backoff(attempts: i64) -> i64 {
 }
 
 impl App {
-    /// Nudges the worker: something was queued in this process.
+    /// Nudges the workers: something was queued in this process.
     pub(crate) fn wake_outbox(&self) {
-        self.inner.outbox_wake.notify_one();
+        for lane in &self.inner.outbox_wake {
+            lane.notify_one();
+        }
     }
 
-    /// Runs the outbox worker until the task is dropped.
+    /// Runs the outbox workers until the task is dropped: receipt analysis (OCR, seconds
+    /// per picture) has a lane of its own so it never holds up deliveries and notices,
+    /// which keep their order in the other lane.
     pub async fn run_outbox(self) {
-        let worker = format!("w{}", std::process::id());
+        let ocr = self.clone().run_outbox_lane(OCR_LANE, 0);
+        let rest = self.run_outbox_lane(MAIN_LANE, 1);
+        tokio::join!(ocr, rest);
+    }
+
+    async fn run_outbox_lane(self, lane: Lane<'static>, wake: usize) {
+        let worker = format!("w{}-{wake}", std::process::id());
         loop {
-            match self.outbox_step(&worker).await {
+            match self.outbox_step_in(lane, &worker).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox: claiming work failed"),
             }
-            let wait = match self.outbox_next_due().await {
+            let wait = match self.outbox_next_due(lane).await {
                 Some(due) => {
                     Duration::from_millis((due - self.now().millis()).clamp(20, 1_000) as u64)
                 }
                 None => Duration::from_secs(1),
             };
-            let _ = tokio::time::timeout(wait, self.inner.outbox_wake.notified()).await;
+            let _ = tokio::time::timeout(wait, self.inner.outbox_wake[wake].notified()).await;
         }
     }
 
-    async fn outbox_next_due(&self) -> Option<i64> {
+    async fn outbox_next_due(&self, lane: Lane<'_>) -> Option<i64> {
         let mut c = self.db().read().await.ok()?;
-        repo::outbox_next_due(c.conn()).await.ok().flatten()
+        repo::outbox_next_due(c.conn(), lane).await.ok().flatten()
     }
 
-    /// Claims and does one due item; false when nothing was due.
+    /// Claims and does one due item of any kind; false when nothing was due.
     pub async fn outbox_step(&self, worker: &str) -> AppResult<bool> {
+        if self.outbox_step_in(MAIN_LANE, worker).await? {
+            return Ok(true);
+        }
+        self.outbox_step_in(OCR_LANE, worker).await
+    }
+
+    async fn outbox_step_in(&self, lane: Lane<'_>, worker: &str) -> AppResult<bool> {
         let now = self.now().millis();
         let item = {
             let mut tx = self.db().begin().await?;
-            let item = repo::claim(tx.conn(), worker, now, LEASE_MS).await?;
+            let item = repo::claim(tx.conn(), lane, worker, now, LEASE_MS).await?;
             tx.commit().await?;
             item
         };

@@ -752,7 +752,7 @@ async fn a_restart_keeps_the_dialogue_and_replays_nothing() {
     see(&u, &line(l, "bot-receipt-received")).await;
     // The staff alert waits for the receipt's analysis; a retry is scheduled on the app's
     // clock, which this test moves by hand.
-    let end = std::time::Instant::now() + WAIT;
+    let end = std::time::Instant::now() + 2 * WAIT;
     while !admin
         .messages()
         .iter()
