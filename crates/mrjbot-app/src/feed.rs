@@ -82,6 +82,9 @@ impl Changed {
 
 /// An inbound ready to produce links.
 struct Inbound {
+    tag: String,
+    /// The stored settings as JSON (what node agents get).
+    raw: serde_json::Value,
     protocol: Protocol,
     network: Network,
     security: Security,
@@ -207,6 +210,8 @@ fn inbound_of(i: &InboundRow) -> Option<Inbound> {
         }
     };
     Some(Inbound {
+        tag: i.tag.clone(),
+        raw: serde_json::from_str(&i.settings).unwrap_or(serde_json::Value::Null),
         protocol: Protocol::parse(&i.protocol)?,
         network: Network::parse(&i.network)?,
         security: Security::parse(&i.security)?,
@@ -350,6 +355,9 @@ pub(crate) struct SubIndex {
     ids: Mutex<HashMap<i64, u128>>,
     topology: RwLock<Arc<Topology>>,
     generation: AtomicU64,
+    /// Grows with every change of a subscription or of the topology (caches built from
+    /// the index compare it).
+    changes: AtomicU64,
     reload: tokio::sync::Mutex<()>,
     loaded: tokio::sync::watch::Sender<bool>,
     dirty: AtomicBool,
@@ -362,6 +370,7 @@ impl Default for SubIndex {
             ids: Mutex::new(HashMap::new()),
             topology: RwLock::new(Arc::new(Topology::empty())),
             generation: AtomicU64::new(1),
+            changes: AtomicU64::new(1),
             reload: tokio::sync::Mutex::new(()),
             loaded: tokio::sync::watch::channel(false).0,
             dirty: AtomicBool::new(false),
@@ -397,6 +406,7 @@ impl SubIndex {
     }
 
     fn put(&self, row: FeedSub) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         // The token is the lookup key's preimage; the entry never needs it again.
         let key = key_of(&row.token);
         let sub = Sub::from_row(row);
@@ -420,6 +430,7 @@ impl SubIndex {
     }
 
     fn remove(&self, id: i64) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         let Ok(mut ids) = self.ids.lock() else { return };
         if let Some(old) = ids.remove(&id)
             && let Ok(mut shard) = self.shards[shard_of(&old)].write()
@@ -965,6 +976,7 @@ impl App {
                     Ok(mut g) => *g = topo,
                     Err(p) => *p.into_inner() = topo,
                 }
+                index.changes.fetch_add(1, Ordering::SeqCst);
             }
         }
         Ok(())
@@ -990,6 +1002,7 @@ impl App {
                 Ok(mut g) => *g = topo,
                 Err(p) => *p.into_inner() = topo,
             }
+            index.changes.fetch_add(1, Ordering::SeqCst);
             let stale: Vec<i64> = index
                 .ids
                 .lock()
@@ -1184,5 +1197,154 @@ mod tests {
         assert_eq!(fresh_until(&sub, 6_000), 6_000 + MAX_FRESH_MS);
         sub.expires_at = None;
         assert_eq!(fresh_until(&sub, 0), MAX_FRESH_MS);
+    }
+}
+
+/// An inbound a node must serve, as the read path knows it.
+pub(crate) struct NodeInbound {
+    pub tag: String,
+    pub protocol: Protocol,
+    pub network: Network,
+    pub security: Security,
+    pub port: u16,
+    pub raw: serde_json::Value,
+    /// Shadowsocks method (Shadowsocks inbounds).
+    pub ss_method: Option<String>,
+}
+
+/// A subscription a node must let in now.
+pub(crate) struct NodeUser {
+    pub sub_id: i64,
+    pub status: SubscriptionStatus,
+    pub uuid: String,
+    pub secret: String,
+    pub expires_at: Option<i64>,
+    pub hold_days: i64,
+    pub data_limit_bytes: Option<i64>,
+    pub used_bytes: i64,
+    pub username: String,
+}
+
+/// What a node serves, read from the index in one pass.
+pub(crate) struct NodeView {
+    /// The index's change count the view was read at.
+    pub changes: u64,
+    /// The view holds until this time (epoch ms) unless something changes: the earliest
+    /// expiry among its users.
+    pub valid_until: i64,
+    /// False when the node is disabled or unknown (it serves nobody).
+    pub serving: bool,
+    pub inbounds: Vec<NodeInbound>,
+    /// Sorted by subscription id.
+    pub users: Vec<NodeUser>,
+}
+
+impl App {
+    /// The index's change count (see [`NodeView::changes`]).
+    pub(crate) fn feed_changes(&self) -> u64 {
+        self.inner.subs.changes.load(Ordering::SeqCst)
+    }
+
+    /// Who may use `node_id` at `now`: exactly the subscriptions whose documents list the
+    /// node, and only while they are usable.
+    pub(crate) fn node_view(&self, node_id: i64, now: Timestamp) -> NodeView {
+        let index = &self.inner.subs;
+        let changes = index.changes.load(Ordering::SeqCst);
+        let topo = index.topology();
+        let mut view = NodeView {
+            changes,
+            valid_until: i64::MAX,
+            serving: false,
+            inbounds: Vec::new(),
+            users: Vec::new(),
+        };
+        let Some(node) = topo.nodes.iter().find(|n| n.id == node_id) else {
+            return view;
+        };
+        view.serving = true;
+        view.inbounds = node
+            .inbounds
+            .iter()
+            .map(|i| NodeInbound {
+                tag: i.tag.clone(),
+                protocol: i.protocol,
+                network: i.network,
+                security: i.security,
+                port: i.port,
+                raw: i.raw.clone(),
+                ss_method: (i.protocol == Protocol::Shadowsocks).then(|| {
+                    if i.settings.method.is_empty() {
+                        share::DEFAULT_SS_METHOD.to_owned()
+                    } else {
+                        i.settings.method.clone()
+                    }
+                }),
+            })
+            .collect();
+        let now_ms = now.millis();
+        for shard in &index.shards {
+            let entries: Vec<Arc<Entry>> = match shard.read() {
+                Ok(s) => s.values().cloned().collect(),
+                Err(_) => continue,
+            };
+            for e in entries {
+                let sub = &e.sub;
+                if !topo.nodes_for(sub).any(|n| n.id == node_id) {
+                    continue;
+                }
+                let status = facts(sub, now).status;
+                if let Some(exp) = sub.expires_at
+                    && exp > now_ms
+                {
+                    view.valid_until = view.valid_until.min(exp);
+                }
+                if !status.is_usable() {
+                    continue;
+                }
+                view.users.push(NodeUser {
+                    sub_id: sub.id,
+                    status,
+                    uuid: match &sub.uuid_text {
+                        Some(t) => t.to_string(),
+                        None => format_uuid(sub.uuid),
+                    },
+                    secret: sub.credential_secret.to_string(),
+                    expires_at: sub.expires_at,
+                    hold_days: sub.hold_days,
+                    data_limit_bytes: sub.data_limit_bytes,
+                    used_bytes: sub.used_bytes,
+                    username: sub.username.to_string(),
+                });
+            }
+        }
+        view.users.sort_by_key(|u| u.sub_id);
+        view
+    }
+
+    /// Applies many committed subscription changes at once (usage reports touch
+    /// thousands): one query per 500 ids instead of one per subscription.
+    pub(crate) async fn feed_changed_many(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let result = async {
+            let index = &self.inner.subs;
+            let _guard = index.reload.lock().await;
+            let mut conn = self.db().read().await?;
+            let rows = repo::subs_by_ids(conn.conn(), ids).await?;
+            let present: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+            for id in ids.iter().filter(|id| !present.contains(id)) {
+                index.remove(*id);
+            }
+            for row in rows {
+                index.put(row);
+            }
+            Ok::<(), crate::AppError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "read path reload failed; a full reload follows");
+            self.inner.subs.dirty.store(true, Ordering::SeqCst);
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod botstate;
 pub mod cache;
 pub mod clock;
+pub mod dataplane;
 pub mod error;
 pub mod feed;
 pub mod money;
@@ -84,6 +85,7 @@ struct Inner {
     notifier: std::sync::OnceLock<notify::SharedNotifier>,
     staff_chat: std::sync::OnceLock<(i64, mrjbot_i18n::Lang)>,
     broadcaster: support::broadcasts::Sender,
+    desired: dataplane::DesiredCache,
 }
 
 impl App {
@@ -107,6 +109,7 @@ impl App {
                 notifier: std::sync::OnceLock::new(),
                 staff_chat: std::sync::OnceLock::new(),
                 broadcaster: support::broadcasts::Sender::default(),
+                desired: dataplane::DesiredCache::default(),
             }),
         })
     }

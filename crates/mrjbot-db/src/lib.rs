@@ -23,6 +23,7 @@ mod sql;
 pub mod stats;
 pub mod subscriptions;
 pub mod support;
+pub mod usage;
 pub mod users;
 
 pub use conn::{Conn, Db, DbOptions, Engine, ReadConn, Tx};

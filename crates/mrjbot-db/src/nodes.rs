@@ -184,3 +184,116 @@ pub async fn serving_count(c: Conn<'_>, region: Option<&str>) -> Result<i64, DbE
         .bind(region).fetch_one(&mut *c).await?);
     Ok(r.0)
 }
+
+/// The node whose agent secret hashes to `hash`.
+pub async fn by_secret_hash(c: Conn<'_>, hash: &str) -> Result<Option<NodeRow>, DbError> {
+    let sql = format!("SELECT {COLS} FROM nodes WHERE secret_hash = $1 AND kind = 'agent'");
+    Ok(
+        on!(c, c, D => sqlx::query_as::<D, NodeRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(hash).fetch_optional(&mut *c).await?),
+    )
+}
+
+/// What an agent told about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct AgentRow {
+    pub node_id: i64,
+    pub core_kind: String,
+    pub core_version: Option<String>,
+    pub agent_version: String,
+    pub hostname: Option<String>,
+    pub applied_etag: Option<String>,
+    pub last_error: Option<String>,
+    pub core_restarts: i64,
+    pub registered_at: i64,
+    pub updated_at: i64,
+}
+
+/// Records a registration (a new agent or the same one again).
+pub async fn upsert_agent(c: Conn<'_>, a: &AgentRow) -> Result<(), DbError> {
+    let sql = "INSERT INTO node_agents (node_id, core_kind, core_version, agent_version, hostname, applied_etag, \
+               last_error, core_restarts, registered_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+               ON CONFLICT (node_id) DO UPDATE SET core_kind = excluded.core_kind, core_version = excluded.core_version, \
+               agent_version = excluded.agent_version, hostname = excluded.hostname, registered_at = excluded.registered_at, \
+               updated_at = excluded.updated_at";
+    on!(c, c, D => sqlx::query::<D>(sql).bind(a.node_id).bind(&a.core_kind).bind(&a.core_version).bind(&a.agent_version)
+        .bind(&a.hostname).bind(&a.applied_etag).bind(&a.last_error).bind(a.core_restarts).bind(a.registered_at)
+        .bind(a.updated_at).execute(&mut *c).await.map(|_| ())?);
+    Ok(())
+}
+
+/// The agent of a node, if one registered.
+pub async fn agent(c: Conn<'_>, node_id: i64) -> Result<Option<AgentRow>, DbError> {
+    Ok(on!(c, c, D => sqlx::query_as::<D, AgentRow>(
+        "SELECT node_id, core_kind, core_version, agent_version, hostname, applied_etag, last_error, core_restarts, \
+         registered_at, updated_at FROM node_agents WHERE node_id = $1").bind(node_id).fetch_optional(&mut *c).await?))
+}
+
+/// One health sample of a node.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct HealthRow {
+    pub node_id: i64,
+    pub at: i64,
+    pub cpu_percent: Option<f64>,
+    pub mem_percent: Option<f64>,
+    pub rx_bps: Option<i64>,
+    pub tx_bps: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub connections: Option<i64>,
+    pub core_status: String,
+}
+
+/// Records a heartbeat: the sample, the agent's state and the node's status. Returns the
+/// status the node had before.
+pub async fn heartbeat(
+    c: Conn<'_>,
+    h: &HealthRow,
+    status: &str,
+    core_version: Option<&str>,
+    applied_etag: Option<&str>,
+    last_error: Option<&str>,
+    core_restarts: i64,
+) -> Result<Option<String>, DbError> {
+    on!(c, c, D => {
+        let before: Option<(String,)> = sqlx::query_as::<D, (String,)>("SELECT status FROM nodes WHERE id = $1")
+            .bind(h.node_id).fetch_optional(&mut *c).await?;
+        sqlx::query::<D>("INSERT INTO node_health (node_id, at, cpu_percent, mem_percent, rx_bps, tx_bps, latency_ms, \
+            connections, core_status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(h.node_id).bind(h.at).bind(h.cpu_percent).bind(h.mem_percent).bind(h.rx_bps).bind(h.tx_bps)
+            .bind(h.latency_ms).bind(h.connections).bind(&h.core_status).execute(&mut *c).await?;
+        sqlx::query::<D>("UPDATE nodes SET status = $1, last_heartbeat_at = $2 WHERE id = $3")
+            .bind(status).bind(h.at).bind(h.node_id).execute(&mut *c).await?;
+        sqlx::query::<D>("UPDATE node_agents SET core_version = COALESCE($1, core_version), applied_etag = $2, \
+            last_error = $3, core_restarts = $4, updated_at = $5 WHERE node_id = $6")
+            .bind(core_version).bind(applied_etag).bind(last_error).bind(core_restarts).bind(h.at).bind(h.node_id)
+            .execute(&mut *c).await?;
+        Ok(before.map(|b| b.0))
+    })
+}
+
+/// The latest health samples of a node, newest first.
+pub async fn recent_health(
+    c: Conn<'_>,
+    node_id: i64,
+    limit: i64,
+) -> Result<Vec<HealthRow>, DbError> {
+    Ok(on!(c, c, D => sqlx::query_as::<D, HealthRow>(
+        "SELECT node_id, at, cpu_percent, mem_percent, rx_bps, tx_bps, latency_ms, connections, core_status \
+         FROM node_health WHERE node_id = $1 ORDER BY at DESC LIMIT $2").bind(node_id).bind(limit).fetch_all(&mut *c).await?))
+}
+
+/// Marks `down` every agent node whose last heartbeat is older than `cutoff` (or that
+/// never sent one and was created before it); returns their ids.
+pub async fn mark_silent_down(c: Conn<'_>, cutoff: i64, now: i64) -> Result<Vec<i64>, DbError> {
+    let rows: Vec<(i64,)> = on!(c, c, D => sqlx::query_as::<D, (i64,)>(
+        "UPDATE nodes SET status = 'down', updated_at = $2 WHERE kind = 'agent' AND status <> 'down' \
+         AND COALESCE(last_heartbeat_at, created_at) < $1 AND (last_heartbeat_at IS NOT NULL OR status <> 'unknown') \
+         RETURNING id").bind(cutoff).bind(now).fetch_all(&mut *c).await?);
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Drops health samples older than `before`.
+pub async fn prune_health(c: Conn<'_>, before: i64) -> Result<u64, DbError> {
+    Ok(
+        on!(c, c, D => sqlx::query::<D>("DELETE FROM node_health WHERE at < $1").bind(before).execute(&mut *c).await?.rows_affected()),
+    )
+}

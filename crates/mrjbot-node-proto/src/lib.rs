@@ -312,8 +312,8 @@ mod tests {
 
     #[test]
     fn optional_fields_may_be_absent() {
-        let hb: Heartbeat = serde_json::from_str(r#"{"core_status":"running"}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let hb: Heartbeat =
+            serde_json::from_str(r#"{"core_status":"running"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(hb.core_status, CoreStatus::Running);
         assert_eq!(hb.cpu_percent, None);
         let u: UserSpec = serde_json::from_str(r#"{"email":"s1","uuid":"u","password":"p"}"#)
