@@ -7,6 +7,7 @@
 pub mod error;
 pub mod extract;
 mod metrics_mw;
+mod node_api;
 mod openapi;
 mod ops;
 mod page;
@@ -105,5 +106,8 @@ pub fn router(app: App, settings: &ApiSettings) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
     // The subscription endpoint skips the API's middleware: see `sub`.
-    sub::router().with_state(app).merge(api)
+    sub::router()
+        .with_state(app.clone())
+        .merge(node_api::router(app))
+        .merge(api)
 }

@@ -123,7 +123,7 @@ impl Default for Config {
             database_max_connections: 8,
             log_format: "text".into(),
             log_level: "info".into(),
-            sweep_interval_secs: 30,
+            sweep_interval_secs: 10,
             auth: AuthConfig::default(),
             public_url: None,
             reconcile_interval_secs: 60,

@@ -318,8 +318,8 @@ fn spawn_reconciler(app: App, every: Duration) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Periodically moves overdue subscriptions to `expired` (the full durable scheduler
-/// arrives with the jobs table's users; this keeps statuses truthful meanwhile).
+/// Periodically marks nodes whose agents went silent `down` and moves overdue
+/// subscriptions to `expired`.
 fn spawn_sweeper(
     app: App,
     every: Duration,
@@ -334,6 +334,9 @@ fn spawn_sweeper(
                         Ok(0) => {}
                         Ok(n) => tracing::info!(expired = n, "subscriptions expired"),
                         Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                    }
+                    if let Err(e) = app.sweep_silent_nodes().await {
+                        tracing::warn!(error = %e, "node health sweep failed");
                     }
                 }
                 _ = stop.changed() => break,

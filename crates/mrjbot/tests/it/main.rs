@@ -7,6 +7,7 @@ mod bad_input;
 mod bot;
 mod cli;
 mod client;
+mod dataplane;
 mod gateways;
 mod gateways_crypto_stars;
 mod money;
