@@ -1082,124 +1082,6 @@ impl App {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(fresh_until: i64) -> Arc<SubDocument> {
-        Arc::new(SubDocument {
-            content_type: "text/plain",
-            body: Bytes::from_static(b"x"),
-            headers: Vec::new(),
-            format: Format::Base64,
-            generation: 1,
-            base_url: String::new(),
-            fresh_until,
-            counted: false,
-        })
-    }
-
-    #[test]
-    fn sweep_drops_only_stale_documents() {
-        let index = SubIndex::default();
-        for (id, token) in [(1, "a"), (2, "b")] {
-            index.put(FeedSub {
-                id,
-                user_id: 1,
-                plan_id: None,
-                token: token.into(),
-                status: "active".into(),
-                expires_at: None,
-                hold_days: 0,
-                data_limit_bytes: None,
-                used_bytes: 0,
-                ip_type: "dynamic".into(),
-                node_id: None,
-                credential_uuid: "a8308d11-a541-4591-ad00-31cea68f8bee".into(),
-                credential_secret: "s".into(),
-                version: 1,
-                username: Some("u".into()),
-            });
-        }
-        let cached = |token: &str| {
-            index
-                .get(token)
-                .and_then(|e| e.rendered.lock().ok().map(|d| d.len()))
-                .unwrap_or(99)
-        };
-        for (token, until) in [("a", 1_000), ("b", 5_000)] {
-            if let Some(e) = index.get(token)
-                && let Ok(mut d) = e.rendered.lock()
-            {
-                d.push(doc(until));
-            }
-        }
-        index.sweep(2_000);
-        assert_eq!((cached("a"), cached("b")), (0, 1));
-        assert_eq!(index.len(), 2);
-        index.remove(1);
-        assert!(index.get("a").is_none() && index.get("b").is_some());
-    }
-
-    #[test]
-    fn uuids_are_kept_as_numbers() {
-        let u = "a8308d11-a541-4591-ad00-31cea68f8bee";
-        assert_eq!(parse_uuid(u).map(format_uuid).as_deref(), Some(u));
-        assert_eq!(parse_uuid("A8308D11-a541-4591-ad00-31cea68f8bee"), None);
-        assert_eq!(parse_uuid("not-a-uuid"), None);
-        assert_eq!(parse_uuid("a8308d11xa541-4591-ad00-31cea68f8bee"), None);
-    }
-
-    #[test]
-    fn flags_from_regions() {
-        assert_eq!(flag(Some("DE")), "🇩🇪");
-        assert_eq!(flag(Some("nl-amsterdam")), "🇳🇱");
-        assert_eq!(flag(Some("Germany")), "");
-        assert_eq!(flag(None), "");
-    }
-
-    #[test]
-    fn change_payloads_round_trip() {
-        for c in [
-            Changed::Sub(7),
-            Changed::User(3),
-            Changed::Topology,
-            Changed::Actors,
-        ] {
-            assert_eq!(Changed::parse(&c.payload()), Some(c));
-        }
-        assert_eq!(Changed::parse("x:1"), None);
-        assert_eq!(Changed::parse("s:abc"), None);
-    }
-
-    #[test]
-    fn freshness_stops_at_the_next_day_boundary() {
-        let mut sub = Sub::from_row(FeedSub {
-            id: 1,
-            user_id: 1,
-            plan_id: None,
-            token: String::new(),
-            status: "active".into(),
-            expires_at: Some(10 * DAY_MS + 5_000),
-            hold_days: 0,
-            data_limit_bytes: None,
-            used_bytes: 0,
-            ip_type: "dynamic".into(),
-            node_id: None,
-            credential_uuid: String::new(),
-            credential_secret: String::new(),
-            version: 1,
-            username: None,
-        });
-        assert_eq!(&*sub.username, "user1");
-        // 11 days left until 5 s from now, then 10.
-        assert_eq!(fresh_until(&sub, 0), 5_000);
-        assert_eq!(fresh_until(&sub, 6_000), 6_000 + MAX_FRESH_MS);
-        sub.expires_at = None;
-        assert_eq!(fresh_until(&sub, 0), MAX_FRESH_MS);
-    }
-}
-
 /// An inbound a node must serve, as the read path knows it.
 pub(crate) struct NodeInbound {
     pub tag: String,
@@ -1346,5 +1228,123 @@ impl App {
             tracing::warn!(error = %e, "read path reload failed; a full reload follows");
             self.inner.subs.dirty.store(true, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(fresh_until: i64) -> Arc<SubDocument> {
+        Arc::new(SubDocument {
+            content_type: "text/plain",
+            body: Bytes::from_static(b"x"),
+            headers: Vec::new(),
+            format: Format::Base64,
+            generation: 1,
+            base_url: String::new(),
+            fresh_until,
+            counted: false,
+        })
+    }
+
+    #[test]
+    fn sweep_drops_only_stale_documents() {
+        let index = SubIndex::default();
+        for (id, token) in [(1, "a"), (2, "b")] {
+            index.put(FeedSub {
+                id,
+                user_id: 1,
+                plan_id: None,
+                token: token.into(),
+                status: "active".into(),
+                expires_at: None,
+                hold_days: 0,
+                data_limit_bytes: None,
+                used_bytes: 0,
+                ip_type: "dynamic".into(),
+                node_id: None,
+                credential_uuid: "a8308d11-a541-4591-ad00-31cea68f8bee".into(),
+                credential_secret: "s".into(),
+                version: 1,
+                username: Some("u".into()),
+            });
+        }
+        let cached = |token: &str| {
+            index
+                .get(token)
+                .and_then(|e| e.rendered.lock().ok().map(|d| d.len()))
+                .unwrap_or(99)
+        };
+        for (token, until) in [("a", 1_000), ("b", 5_000)] {
+            if let Some(e) = index.get(token)
+                && let Ok(mut d) = e.rendered.lock()
+            {
+                d.push(doc(until));
+            }
+        }
+        index.sweep(2_000);
+        assert_eq!((cached("a"), cached("b")), (0, 1));
+        assert_eq!(index.len(), 2);
+        index.remove(1);
+        assert!(index.get("a").is_none() && index.get("b").is_some());
+    }
+
+    #[test]
+    fn uuids_are_kept_as_numbers() {
+        let u = "a8308d11-a541-4591-ad00-31cea68f8bee";
+        assert_eq!(parse_uuid(u).map(format_uuid).as_deref(), Some(u));
+        assert_eq!(parse_uuid("A8308D11-a541-4591-ad00-31cea68f8bee"), None);
+        assert_eq!(parse_uuid("not-a-uuid"), None);
+        assert_eq!(parse_uuid("a8308d11xa541-4591-ad00-31cea68f8bee"), None);
+    }
+
+    #[test]
+    fn flags_from_regions() {
+        assert_eq!(flag(Some("DE")), "🇩🇪");
+        assert_eq!(flag(Some("nl-amsterdam")), "🇳🇱");
+        assert_eq!(flag(Some("Germany")), "");
+        assert_eq!(flag(None), "");
+    }
+
+    #[test]
+    fn change_payloads_round_trip() {
+        for c in [
+            Changed::Sub(7),
+            Changed::User(3),
+            Changed::Topology,
+            Changed::Actors,
+        ] {
+            assert_eq!(Changed::parse(&c.payload()), Some(c));
+        }
+        assert_eq!(Changed::parse("x:1"), None);
+        assert_eq!(Changed::parse("s:abc"), None);
+    }
+
+    #[test]
+    fn freshness_stops_at_the_next_day_boundary() {
+        let mut sub = Sub::from_row(FeedSub {
+            id: 1,
+            user_id: 1,
+            plan_id: None,
+            token: String::new(),
+            status: "active".into(),
+            expires_at: Some(10 * DAY_MS + 5_000),
+            hold_days: 0,
+            data_limit_bytes: None,
+            used_bytes: 0,
+            ip_type: "dynamic".into(),
+            node_id: None,
+            credential_uuid: String::new(),
+            credential_secret: String::new(),
+            version: 1,
+            username: None,
+        });
+        assert_eq!(&*sub.username, "user1");
+        // 11 days left until 5 s from now, then 10.
+        assert_eq!(fresh_until(&sub, 0), 5_000);
+        assert_eq!(fresh_until(&sub, 6_000), 6_000 + MAX_FRESH_MS);
+        sub.expires_at = None;
+        assert_eq!(fresh_until(&sub, 0), MAX_FRESH_MS);
     }
 }
