@@ -56,8 +56,42 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Measure the product under load on this machine (loopback only).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Print the version.
     Version,
+}
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Node agents' side of the control plane: desired states, 304 polls and usage
+    /// ingestion for many subscriptions over many nodes, with an exactness check.
+    /// SQLite in a temporary directory unless DATABASE_URL names an empty PostgreSQL
+    /// database.
+    Dataplane {
+        /// Subscriptions, spread evenly over the nodes.
+        #[arg(long, default_value_t = 100_000)]
+        subs: usize,
+        /// Agent nodes.
+        #[arg(long, default_value_t = 10)]
+        nodes: usize,
+        /// Full reports (every user of the node) each node sends.
+        #[arg(long, default_value_t = 3)]
+        full_reports: usize,
+        /// Seconds of the small-report run.
+        #[arg(long, default_value_t = 10)]
+        small_secs: u64,
+        /// Entries per small report.
+        #[arg(long, default_value_t = 100)]
+        small_entries: usize,
+        /// Seconds of the unchanged-poll run.
+        #[arg(long, default_value_t = 5)]
+        poll_secs: u64,
+    },
 }
 
 /// `admin` subcommands.
@@ -140,6 +174,31 @@ fn init_logging(cfg: &Config) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Bench {
+            what:
+                BenchWhat::Dataplane {
+                    subs,
+                    nodes,
+                    full_reports,
+                    small_secs,
+                    small_entries,
+                    poll_secs,
+                },
+        } => {
+            let cfg = Config::load(&overrides(&cli.config, None, &StoreArgs::default()))?;
+            crate::bench::dataplane(
+                cfg,
+                crate::bench::DataplaneBench {
+                    subs,
+                    nodes,
+                    full_reports,
+                    small_secs,
+                    small_entries,
+                    poll_secs,
+                },
+            )
+            .await
+        }
         Command::Version => {
             println!("mrjbot {}", env!("CARGO_PKG_VERSION"));
             Ok(())

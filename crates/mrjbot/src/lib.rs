@@ -1,6 +1,7 @@
 //! The `mrjbot` control plane as a library: configuration, wiring and the server start.
 //! `main` and the test harness both call [`start`], so tests run exactly what ships.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 
