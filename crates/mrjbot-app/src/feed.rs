@@ -94,6 +94,8 @@ struct Inbound {
 
 struct Node {
     id: i64,
+    /// Marked down by the health sweep (its agent stopped heartbeating).
+    down: bool,
     name: String,
     address: String,
     region: Option<String>,
@@ -136,6 +138,7 @@ impl Topology {
             .map(|n: NodeRow| Node {
                 inbounds: by_node.remove(&n.id).unwrap_or_default(),
                 id: n.id,
+                down: n.status == "down",
                 name: n.name,
                 address: n.address,
                 region: n.region,
@@ -195,6 +198,18 @@ impl Topology {
                     && region.is_none_or(|r| n.region.as_deref() == Some(r.as_str()))
             }
         })
+    }
+
+    /// The nodes a customer's links point at: those of [`Topology::nodes_for`] without
+    /// the nodes marked down, so apps stop trying a dead server, unless every one of
+    /// them is down or the subscription is pinned (constant IP: the customer keeps their
+    /// address and waits for it to return).
+    fn link_nodes_for<'a>(&'a self, sub: &'a Sub) -> Vec<&'a Node> {
+        let all: Vec<&Node> = self.nodes_for(sub).collect();
+        if sub.node_id.is_some() || all.iter().all(|n| n.down) {
+            return all;
+        }
+        all.into_iter().filter(|n| !n.down).collect()
     }
 }
 
@@ -608,7 +623,7 @@ fn links_of(sub: &Sub, topo: &Topology, now: Timestamp) -> Vec<ShareLink> {
         secret: sub.credential_secret.to_string(),
     };
     let mut out = Vec::new();
-    for node in topo.nodes_for(sub) {
+    for node in topo.link_nodes_for(sub) {
         for ib in &node.inbounds {
             let spec = InboundSpec {
                 protocol: ib.protocol,

@@ -429,3 +429,62 @@ async fn bad_agent_input_is_refused_clearly() {
     // Nothing of that was counted.
     assert_eq!(sub_json(&t, subs[0]).await["used_bytes"].as_i64(), Some(0));
 }
+
+#[tokio::test]
+async fn a_down_node_leaves_the_links_of_customers_who_can_move() {
+    let mut t = app!(Backend::Sqlite);
+    let (n1, secret1, subs) = node_with_customers(&t, 1_000 * MB, 2).await;
+    let (s, n2) = t
+        .post(
+            "/api/v1/nodes",
+            json!({"name": "n2", "kind": "agent", "address": "127.0.0.2"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n2}");
+    let n2_id = n2["id"].as_i64().unwrap_or_default();
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/nodes/{n2_id}/inbounds"),
+            json!({"tag": "vless-in", "protocol": "vless", "port": 30001}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The second customer has a constant address on node 1.
+    let (s, v) = t
+        .patch(
+            &format!("/api/v1/subscriptions/{}", subs[1]),
+            json!({"node_id": n1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let a1 = AgentClient::new(&t.base, &secret1).await;
+    a1.heartbeat(proto::CoreStatus::Running, 5.0).await;
+    assert_eq!(links_of(&t, subs[0]).await, (true, true));
+    assert_eq!(links_of(&t, subs[1]).await, (true, false));
+    // Node 1 falls silent: the movable customer's links leave it, the pinned one stays.
+    t.travel(Duration::from_secs(31)).await;
+    assert_eq!(
+        t.app
+            .sweep_silent_nodes()
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        1
+    );
+    assert_eq!(links_of(&t, subs[0]).await, (false, true));
+    assert_eq!(links_of(&t, subs[1]).await, (true, false));
+    // The node still gets its users (they return when it does), and comes back online.
+    let a1 = AgentClient::new(&t.base, &secret1).await;
+    let d = a1.desired(None).await.unwrap_or_else(|| panic!("no state"));
+    assert_eq!(d.users.len(), 2);
+    a1.heartbeat(proto::CoreStatus::Running, 5.0).await;
+    assert_eq!(links_of(&t, subs[0]).await, (true, true));
+}
+
+/// Whether a subscription's links point at 127.0.0.1 and at 127.0.0.2.
+async fn links_of(t: &TestApp, id: i64) -> (bool, bool) {
+    let sub = sub_json(t, id).await;
+    let token = sub["token"].as_str().unwrap_or_default().to_owned();
+    let (s, _, body) = t.fetch(&format!("/sub/{token}?format=plain"), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    (body.contains("127.0.0.1:"), body.contains("127.0.0.2:"))
+}
