@@ -312,6 +312,34 @@ impl TestApp {
         t
     }
 
+    /// Stops the server but keeps its store: the control plane is "down" until
+    /// [`TestApp::resume`].
+    pub async fn pause(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop().await;
+        }
+    }
+
+    /// Starts the server again on the same address and store after [`TestApp::pause`].
+    pub async fn resume(&mut self) {
+        let mut config = self.config.clone();
+        config.listen = self.base.trim_start_matches("http://").to_owned();
+        let mut last = None;
+        // The port was just released; binding it again can take a moment.
+        for _ in 0..50 {
+            match mrjbot::start(&config, self.clock.clone()).await {
+                Ok(r) => {
+                    self.app = r.app.clone();
+                    self.running = Some(r);
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start again: {last:?}");
+    }
+
     /// Stops the server and drops the PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {

@@ -45,7 +45,7 @@ fn server_config(cert: &cores::TestCert, p: &Ports, creds: &Credentials) -> Valu
 
 /// The product's sing-box document for one link, with the local proxy port moved to
 /// `port` and traffic sent straight to that link's outbound (no URL test: no internet).
-fn client_for(link: &ShareLink, port: u16) -> Value {
+pub(crate) fn client_for(link: &ShareLink, port: u16) -> Value {
     let text = document::sing_box(
         std::slice::from_ref(link),
         &SingBoxOptions {
