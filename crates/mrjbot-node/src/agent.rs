@@ -568,8 +568,12 @@ impl Agent {
     /// Builds (or re-sends) one usage report. `Ok(true)` when more is waiting.
     async fn report_usage(&mut self) -> Result<bool, String> {
         if self.ledger.pending().is_none() {
-            let Ok((inst, c)) = self.read_counters().await else {
-                return Ok(false);
+            let (inst, c) = match self.read_counters().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("reading usage counters: {e}");
+                    return Ok(false);
+                }
             };
             self.ledger
                 .prepare(&inst, &c, now_ms())
@@ -639,10 +643,7 @@ impl Agent {
                 Some(()) = rx.recv() => next_desired = Instant::now(),
             }
             let now = Instant::now();
-            let iv = self.client.intervals().await;
-            let secs = |f: fn(&mrjbot_node_proto::Intervals) -> u64| {
-                Duration::from_secs(iv.as_ref().map(f).unwrap_or(DEFAULT_SECS).max(1))
-            };
+            tracing::debug!(registered, "agent loop wakes");
             if !registered && now >= next_reg {
                 match self.client.register().await {
                     Ok(r) => {
@@ -659,7 +660,13 @@ impl Agent {
                     }
                 }
             }
+            // After registering: the intervals come with the answer.
+            let iv = self.client.intervals().await;
+            let secs = |f: fn(&mrjbot_node_proto::Intervals) -> u64| {
+                Duration::from_secs(iv.as_ref().map(f).unwrap_or(DEFAULT_SECS).max(1))
+            };
             if now >= next_check {
+                tracing::debug!("supervise");
                 self.supervise().await;
                 next_check = Instant::now() + Duration::from_secs(1);
             }
@@ -679,6 +686,7 @@ impl Agent {
                 }
             }
             if registered && now >= next_usage {
+                tracing::debug!("usage round");
                 match self.report_usage().await {
                     Ok(more) => {
                         usage_backoff.reset();

@@ -112,7 +112,7 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         let raw: RawConfig = fig
-            .merge(Env::prefixed("MRJBOT_NODE_"))
+            .merge(Env::prefixed("MRJBOT_NODE_").ignore(&["LOG", "CONFIG"]))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Read(e.to_string()))?;
