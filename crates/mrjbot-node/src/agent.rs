@@ -643,7 +643,6 @@ impl Agent {
                 Some(()) = rx.recv() => next_desired = Instant::now(),
             }
             let now = Instant::now();
-            tracing::debug!(registered, "agent loop wakes");
             if !registered && now >= next_reg {
                 match self.client.register().await {
                     Ok(r) => {
@@ -666,7 +665,6 @@ impl Agent {
                 Duration::from_secs(iv.as_ref().map(f).unwrap_or(DEFAULT_SECS).max(1))
             };
             if now >= next_check {
-                tracing::debug!("supervise");
                 self.supervise().await;
                 next_check = Instant::now() + Duration::from_secs(1);
             }
@@ -686,7 +684,6 @@ impl Agent {
                 }
             }
             if registered && now >= next_usage {
-                tracing::debug!("usage round");
                 match self.report_usage().await {
                     Ok(more) => {
                         usage_backoff.reset();

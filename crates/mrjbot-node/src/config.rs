@@ -254,7 +254,8 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_key() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RawConfig)>)> = vec![
+        type Edit = Box<dyn Fn(&mut RawConfig)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "control_plane_url",
                 Box::new(|r| r.control_plane_url = Some("ftp://x".into())),

@@ -14,7 +14,9 @@ fn node() -> Command {
 
 #[test]
 fn check_reports_the_core_version_and_bad_values_by_key() {
-    let Some(bin) = crate::support::v2ray_bin() else { return };
+    let Some(bin) = crate::support::v2ray_bin() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let file = dir.path().join("mrjbot-node.toml");
     std::fs::write(
@@ -26,9 +28,18 @@ fn check_reports_the_core_version_and_bad_values_by_key() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let out = node().arg("-c").arg(&file).arg("check").output().unwrap_or_else(|e| panic!("{e}"));
+    let out = node()
+        .arg("-c")
+        .arg(&file)
+        .arg("check")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("V2Ray 4.34"), "{stdout}");
 
     let out = node()
@@ -39,7 +50,10 @@ fn check_reports_the_core_version_and_bad_values_by_key() {
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("`core`") && stderr.contains("clash"), "{stderr}");
+    assert!(
+        stderr.contains("`core`") && stderr.contains("clash"),
+        "{stderr}"
+    );
 
     let out = node()
         .arg("-c")
@@ -49,5 +63,9 @@ fn check_reports_the_core_version_and_bad_values_by_key() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("api_port"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("api_port")
+    );
 }

@@ -7,9 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mrjbot_node_proto::{
-    self as proto, DesiredState, Heartbeat, HeartbeatAck, InboundSpec, Intervals,
-    RegisterRequest, RegisterResponse, TokenRequest, TokenResponse, UsageAck, UsageReport,
-    UserSpec,
+    self as proto, DesiredState, Heartbeat, HeartbeatAck, InboundSpec, Intervals, RegisterRequest,
+    RegisterResponse, TokenRequest, TokenResponse, UsageAck, UsageReport, UserSpec,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +28,10 @@ pub fn tool(env: &str, default: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{} not found (set {env}); CI=true forbids skipping", p.display());
+        panic!(
+            "{} not found (set {env}); CI=true forbids skipping",
+            p.display()
+        );
     }
     eprintln!("skipped: {} not found (set {env})", p.display());
     None
@@ -89,6 +91,9 @@ pub struct CpState {
     pub totals: BTreeMap<String, (u64, u64)>,
     pub heartbeats: Vec<Heartbeat>,
     pub registers: u64,
+    pub renewals: u64,
+    /// TOKEN answers 401: the agent must fall back to REGISTER.
+    pub refuse_renewal: bool,
     pub unauthorized: u64,
     next_token: u64,
 }
@@ -108,8 +113,10 @@ fn unavailable() -> Response {
 fn issue(st: &mut CpState) -> (String, u64) {
     st.next_token += 1;
     let t = format!("tok-{}", st.next_token);
-    st.tokens
-        .insert(t.clone(), Instant::now() + Duration::from_secs(st.token_ttl));
+    st.tokens.insert(
+        t.clone(),
+        Instant::now() + Duration::from_secs(st.token_ttl),
+    );
     (t, st.token_ttl)
 }
 
@@ -162,9 +169,11 @@ async fn token(State(s): State<S>, Json(r): Json<TokenRequest>) -> Response {
     if st.down {
         return unavailable();
     }
-    if r.secret != SECRET {
+    if r.secret != SECRET || st.refuse_renewal {
+        st.unauthorized += 1;
         return unauthorized();
     }
+    st.renewals += 1;
     let (token, expires_in_secs) = issue(&mut st);
     Json(TokenResponse {
         token,
@@ -260,6 +269,8 @@ impl FakeCp {
             totals: BTreeMap::new(),
             heartbeats: Vec::new(),
             registers: 0,
+            renewals: 0,
+            refuse_renewal: false,
             unauthorized: 0,
             next_token: 0,
         }));
@@ -273,7 +284,10 @@ impl FakeCp {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("http://{}", l.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        let url = format!(
+            "http://{}",
+            l.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
         tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });
@@ -303,11 +317,15 @@ impl FakeCp {
     pub async fn wait_applied(&self, etag: &str) {
         let cp = self.clone();
         let etag = etag.to_string();
-        wait_for(&format!("applied etag {etag}"), Duration::from_secs(20), || {
-            let hb = cp.last_heartbeat();
-            let etag = etag.clone();
-            async move { hb.is_some_and(|h| h.applied_etag.as_deref() == Some(etag.as_str())) }
-        })
+        wait_for(
+            &format!("applied etag {etag}"),
+            Duration::from_secs(20),
+            || {
+                let hb = cp.last_heartbeat();
+                let etag = etag.clone();
+                async move { hb.is_some_and(|h| h.applied_etag.as_deref() == Some(etag.as_str())) }
+            },
+        )
         .await;
     }
 }
@@ -410,11 +428,17 @@ pub async fn fetch(socks_port: u16, url: &str, max_secs: u64) -> Result<u64, Str
         .output()
         .await
         .map_err(|e| e.to_string())?;
-    let n = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
+    let n = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<u64>()
+        .unwrap_or(0);
     if out.status.success() {
         Ok(n)
     } else {
-        Err(format!("curl: {} ({n} bytes)", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "curl: {} ({n} bytes)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -510,7 +534,7 @@ impl AgentHome {
             .env("MRJBOT_NODE_STATE_DIR", self.state())
             .env("MRJBOT_NODE_LISTEN", "127.0.0.1")
             .env("MRJBOT_NODE_API_PORT", self.api_port.to_string())
-            .env("MRJBOT_NODE_LOG", "info,mrjbot_node=debug");
+            .env("MRJBOT_NODE_LOG", "info");
         Proc::spawn("agent", cmd, &self.dir.path().join("agent.log"))
     }
 
@@ -543,13 +567,17 @@ pub fn v2ray_client(bin: &Path, dir: &Path, routes: &[(u16, serde_json::Value)])
     let mut outbounds = Vec::new();
     let mut rules = Vec::new();
     for (i, (port, out)) in routes.iter().enumerate() {
-        inbounds.push(serde_json::json!({"tag": format!("s{i}"), "listen": "127.0.0.1",
-            "port": port, "protocol": "socks", "settings": {"udp": false}}));
+        inbounds.push(
+            serde_json::json!({"tag": format!("s{i}"), "listen": "127.0.0.1",
+            "port": port, "protocol": "socks", "settings": {"udp": false}}),
+        );
         let mut o = out.clone();
         o["tag"] = serde_json::json!(format!("o{i}"));
         outbounds.push(o);
-        rules.push(serde_json::json!({"type": "field", "inboundTag": [format!("s{i}")],
-            "outboundTag": format!("o{i}")}));
+        rules.push(
+            serde_json::json!({"type": "field", "inboundTag": [format!("s{i}")],
+            "outboundTag": format!("o{i}")}),
+        );
     }
     let cfg = serde_json::json!({"log": {"loglevel": "warning"}, "inbounds": inbounds,
         "outbounds": outbounds, "routing": {"rules": rules}});
@@ -572,8 +600,14 @@ pub fn vmess_out(port: u16, uuid: &str) -> serde_json::Value {
 
 /// Waits until a socks port accepts connections.
 pub async fn wait_port(port: u16) {
-    wait_for(&format!("port {port}"), Duration::from_secs(10), || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-    })
+    wait_for(
+        &format!("port {port}"),
+        Duration::from_secs(10),
+        || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
     .await;
 }
