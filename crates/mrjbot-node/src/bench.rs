@@ -1,7 +1,8 @@
 //! `mrjbot-node bench apply`: how long the expensive operations take against a real core.
 //!
 //! Starts a private V2Ray (or Xray) core on loopback ports chosen by the kernel and
-//! measures (1) writing a configuration with N users and starting the core until its API
+//! measures (1) writing a configuration with N users, checking it with the core (as the
+//! agent does before replacing a running config) and starting the core until its API
 //! answers, (2) adding then removing M users through gRPC, (3) one QueryStats read after
 //! every user moved a few bytes (counters exist only after a user's first connection, so
 //! the bench opens one raw VLESS connection per user to a local echo server first).
@@ -151,6 +152,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec(&render::xray_config(&cfg, &desired)?)?;
     write_atomic(sup.config_path(), &bytes)?;
     let write = secs(t);
+    let t_check = Instant::now();
+    crate::core::test_config(&cfg, sup.config_path())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let check = secs(t_check);
     sup.start()?;
     while api.query("inbound>>>api").await.is_err() {
         if !sup.alive() {
@@ -159,7 +165,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     println!(
-        "apply {} users at once: render+write {write} ({} KiB), start until API answers: total {}",
+        "apply {} users at once: render+write {write} ({} KiB), core config check {check}, then start until the API answers: total {}",
         args.users,
         bytes.len() / 1024,
         secs(t)

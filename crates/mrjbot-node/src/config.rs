@@ -253,6 +253,24 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_loads_with_flags_overriding_it() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("mrjbot-node.example.toml");
+        let c = Config::load(
+            Some(&file),
+            RawConfig {
+                core_bin: Some("/bin/sh".into()),
+                core: Some("sing-box".into()),
+                ..RawConfig::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.core, CoreKind::SingBox);
+        assert_eq!(c.control_plane_url, "https://panel.example.com");
+        assert_eq!(c.api_port, 10085);
+        assert!(Config::load(Some(Path::new("/nonexistent.toml")), base()).is_err());
+    }
+
+    #[test]
     fn each_bad_value_names_its_key() {
         type Edit = Box<dyn Fn(&mut RawConfig)>;
         let cases: Vec<(&str, Edit)> = vec![
