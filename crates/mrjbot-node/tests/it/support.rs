@@ -482,6 +482,18 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // SIGTERM first: the agent stops its core on the way out.
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -552,6 +564,17 @@ impl AgentHome {
 
 impl Drop for AgentHome {
     fn drop(&mut self) {
+        // A core orphaned by a SIGKILLed agent outlives it by design; the test owns it.
+        if let Some(pid) = self.core_pid() {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let state = self.state().display().to_string();
+            if String::from_utf8_lossy(&cmd).contains(&state) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0)),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         if std::thread::panicking() {
             eprintln!("---- agent log ----\n{}", self.agent_log());
             let core = std::fs::read_to_string(self.state().join("core.log")).unwrap_or_default();
