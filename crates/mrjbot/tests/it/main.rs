@@ -8,6 +8,7 @@ mod bot;
 mod cli;
 mod client;
 mod dataplane;
+mod dataplane_e2e;
 mod gateways;
 mod gateways_crypto_stars;
 mod money;
