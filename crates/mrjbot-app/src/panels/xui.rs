@@ -456,32 +456,31 @@ impl XuiClient {
         matches!(e.refused_status(), Some(301..=308 | 401 | 403 | 404))
     }
 
+    /// A detection probe: a read, retried while the outcome is unknown.
+    async fn probe(&self, method: Method, path: &str) -> Result<Value, PanelError> {
+        self.cfg
+            .retry
+            .run(|| self.api(method.clone(), path, Body::None))
+            .await
+    }
+
     /// The panel's API generation, detected once (spec §1.1 adapter rule).
     pub async fn generation(&self) -> Result<Generation, PanelError> {
         let mut g = self.generation.lock().await;
         if let Some(g) = *g {
             return Ok(g);
         }
-        let found = match self
-            .api(Method::GET, "panel/api/inbounds/list", Body::None)
-            .await
-        {
-            Ok(_) => match self
-                .api(Method::GET, "panel/api/clients/list", Body::None)
-                .await
-            {
+        let found = match self.probe(Method::GET, "panel/api/inbounds/list").await {
+            Ok(_) => match self.probe(Method::GET, "panel/api/clients/list").await {
                 Ok(_) => Generation::Clients,
                 Err(e) if Self::not_there(&e) => Generation::Panel,
                 Err(e) => return Err(e),
             },
             Err(e) if Self::not_there(&e) => {
-                match self
-                    .api(Method::GET, "xui/API/inbounds/list", Body::None)
-                    .await
-                {
+                match self.probe(Method::GET, "xui/API/inbounds/list").await {
                     Ok(_) => Generation::XuiApi,
                     Err(e) if Self::not_there(&e) => {
-                        match self.api(Method::POST, "xui/inbound/list", Body::None).await {
+                        match self.probe(Method::POST, "xui/inbound/list").await {
                             Ok(_) => Generation::Vaxilu,
                             Err(e) if Self::not_there(&e) => {
                                 return Err(PanelError::Unexpected {

@@ -59,7 +59,9 @@ impl FakeMarzban {
             inbounds,
             state: Mutex::new(Inner::default()),
         });
-        let router = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         Ok(FakeMarzban {
             served: serve(router).await?,
             shared,
@@ -95,7 +97,8 @@ impl FakeMarzban {
         if let Some(u) = s.users.get_mut(username) {
             let used = u["used_traffic"].as_i64().unwrap_or(0) + bytes;
             u["used_traffic"] = json!(used);
-            u["lifetime_used_traffic"] = json!(u["lifetime_used_traffic"].as_i64().unwrap_or(0) + bytes);
+            u["lifetime_used_traffic"] =
+                json!(u["lifetime_used_traffic"].as_i64().unwrap_or(0) + bytes);
             let limit = u["data_limit"].as_i64().unwrap_or(0);
             if limit > 0 && used >= limit && u["status"] == "active" {
                 u["status"] = json!("limited");
@@ -141,7 +144,9 @@ fn user_response(body: Value) -> Value {
 }
 
 fn valid_username(u: &str) -> bool {
-    (3..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_@.".contains(&b))
+    (3..=32).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_@.".contains(&b))
 }
 
 async fn handle(
@@ -175,9 +180,16 @@ async fn handle(
     if !authed {
         return detail(StatusCode::UNAUTHORIZED, "Could not validate credentials");
     }
-    let fault = sh.state.lock().unwrap_or_else(|p| p.into_inner()).faults.pop_front();
+    let fault = sh
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .pop_front();
     match fault {
-        Some(Fault::Error500) => return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
+        Some(Fault::Error500) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
+        }
         Some(Fault::Hang) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return StatusCode::GATEWAY_TIMEOUT.into_response();
@@ -197,9 +209,14 @@ fn api(sh: &Shared, method: &Method, path: &str, query: &str, body: &[u8]) -> Re
         return axum::Json(sh.inbounds.clone()).into_response();
     }
     if path == "/api/users" && method == Method::GET {
-        let q: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let q: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let offset: usize = q.get("offset").and_then(|x| x.parse().ok()).unwrap_or(0);
-        let limit: usize = q.get("limit").and_then(|x| x.parse().ok()).unwrap_or(usize::MAX);
+        let limit: usize = q
+            .get("limit")
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(usize::MAX);
         let all: Vec<Value> = s.users.values().cloned().collect();
         let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
         return axum::Json(json!({"users": page, "total": all.len()})).into_response();
@@ -239,14 +256,20 @@ fn api(sh: &Shared, method: &Method, path: &str, query: &str, body: &[u8]) -> Re
             let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             if let Some(m) = b.as_object() {
                 for (k, v) in m {
-                    if v.is_null() || k == "username" || (k == "proxies" && v.as_object().is_some_and(|p| p.is_empty())) {
+                    if v.is_null()
+                        || k == "username"
+                        || (k == "proxies" && v.as_object().is_some_and(|p| p.is_empty()))
+                    {
                         continue;
                     }
                     u[k.as_str()] = v.clone();
                 }
             }
             let limit = u["data_limit"].as_i64().unwrap_or(0);
-            if u["status"] == "active" && limit > 0 && u["used_traffic"].as_i64().unwrap_or(0) >= limit {
+            if u["status"] == "active"
+                && limit > 0
+                && u["used_traffic"].as_i64().unwrap_or(0) >= limit
+            {
                 u["status"] = json!("limited");
             }
             axum::Json(u.clone()).into_response()

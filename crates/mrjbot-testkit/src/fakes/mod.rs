@@ -44,6 +44,6 @@ pub async fn serve(router: axum::Router) -> anyhow::Result<Served> {
     })
 }
 
-pub mod yookassa;
 pub mod xui;
+pub mod yookassa;
 pub mod zarinpal;

@@ -39,6 +39,8 @@ pub enum XuiVersion {
 /// A fault the next API calls suffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
+    /// Answer normally (to aim a later fault at a particular call).
+    Pass,
     /// Answer HTTP 500 without doing anything.
     Error500,
     /// Never answer (past any client timeout), without doing anything.
@@ -180,7 +182,11 @@ impl FakeXui {
         let mut out = Vec::new();
         for i in &s.inbounds {
             for c in i.settings["clients"].as_array().into_iter().flatten() {
-                let (up, down) = s.traffic.get(c["email"].as_str().unwrap_or("")).copied().unwrap_or_default();
+                let (up, down) = s
+                    .traffic
+                    .get(c["email"].as_str().unwrap_or(""))
+                    .copied()
+                    .unwrap_or_default();
                 out.push((i.id, c.clone(), up, down));
             }
         }
@@ -205,7 +211,11 @@ impl FakeXui {
 
 impl Shared {
     fn cookie_name(&self) -> &'static str {
-        if self.version <= XuiVersion::V2_3 { "session" } else { "3x-ui" }
+        if self.version <= XuiVersion::V2_3 {
+            "session"
+        } else {
+            "3x-ui"
+        }
     }
 
     fn session_of(&self, headers: &HeaderMap) -> Option<String> {
@@ -221,12 +231,19 @@ impl Shared {
     }
 
     fn set_cookie(&self, sid: &str) -> String {
-        format!("{}={sid}; Path={}; HttpOnly", self.cookie_name(), self.base_path)
+        format!(
+            "{}={sid}; Path={}; HttpOnly",
+            self.cookie_name(),
+            self.base_path
+        )
     }
 }
 
 fn form_or_json(headers: &HeaderMap, body: &[u8]) -> Value {
-    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ct.starts_with("application/json") {
         return serde_json::from_slice(body).unwrap_or(Value::Null);
     }
@@ -277,7 +294,9 @@ async fn handle(
     };
     let path = path.to_owned();
     let v = sh.version;
-    let xhr = headers.get("x-requested-with").is_some_and(|h| h == "XMLHttpRequest");
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|h| h == "XMLHttpRequest");
     // v3: CSRF token endpoint (creates an anonymous session).
     if path == "csrf-token" && method == Method::GET {
         if v < XuiVersion::V3_0 {
@@ -309,7 +328,9 @@ async fn handle(
             return (StatusCode::FORBIDDEN, "invalid CSRF token").into_response();
         }
         let f = form_or_json(&headers, &body);
-        if f["username"].as_str() != Some(&sh.username) || f["password"].as_str() != Some(&sh.password) {
+        if f["username"].as_str() != Some(&sh.username)
+            || f["password"].as_str() != Some(&sh.password)
+        {
             return refuse("Invalid username or password");
         }
         let mut s = sh.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -343,12 +364,16 @@ async fn handle(
     };
     if !by_token && !by_session {
         return match v {
-            XuiVersion::V1 | XuiVersion::V2_3 | XuiVersion::V2_8 if xhr => {
-                (StatusCode::UNAUTHORIZED, axum::Json(json!({"success": false, "msg": "unauthorized"}))).into_response()
-            }
-            XuiVersion::V1 | XuiVersion::V2_3 | XuiVersion::V2_8 => {
-                (StatusCode::TEMPORARY_REDIRECT, [("location", sh.base_path.clone())]).into_response()
-            }
+            XuiVersion::V1 | XuiVersion::V2_3 | XuiVersion::V2_8 if xhr => (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"success": false, "msg": "unauthorized"})),
+            )
+                .into_response(),
+            XuiVersion::V1 | XuiVersion::V2_3 | XuiVersion::V2_8 => (
+                StatusCode::TEMPORARY_REDIRECT,
+                [("location", sh.base_path.clone())],
+            )
+                .into_response(),
             XuiVersion::V3_0 | XuiVersion::V3_1 if xhr => StatusCode::UNAUTHORIZED.into_response(),
             _ => not_found(),
         };
@@ -356,9 +381,16 @@ async fn handle(
     if !by_token && !csrf_ok() {
         return (StatusCode::FORBIDDEN, "invalid CSRF token").into_response();
     }
-    let fault = sh.state.lock().unwrap_or_else(|p| p.into_inner()).faults.pop_front();
+    let fault = sh
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .pop_front();
     match fault {
-        Some(Fault::Error500) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        Some(Fault::Error500) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
         Some(Fault::Hang) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return not_found();
@@ -380,12 +412,28 @@ fn api(sh: &Shared, method: &Method, path: &str, headers: &HeaderMap, body: &[u8
     };
     let mut s = sh.state.lock().unwrap_or_else(|p| p.into_inner());
     let s = &mut *s;
-    if v == XuiVersion::V3_1 && let Some(rest) = path.strip_prefix("panel/api/clients/") {
+    if v == XuiVersion::V3_1
+        && let Some(rest) = path.strip_prefix("panel/api/clients/")
+    {
         let parts: Vec<&str> = rest.split('/').collect();
-        let decode = |x: &str| url::form_urlencoded::parse(format!("k={x}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let decode = |x: &str| {
+            url::form_urlencoded::parse(format!("k={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
         return match (method.as_str(), parts.as_slice()) {
             ("GET", ["list"]) => {
-                let all: Vec<Value> = s.inbounds.iter().flat_map(|i| i.settings["clients"].as_array().cloned().unwrap_or_default()).collect();
+                let all: Vec<Value> = s
+                    .inbounds
+                    .iter()
+                    .flat_map(|i| {
+                        i.settings["clients"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 ok(json!(all))
             }
             ("POST", ["add"]) => {
@@ -395,7 +443,12 @@ fn api(sh: &Shared, method: &Method, path: &str, headers: &HeaderMap, body: &[u8
                 if email.is_empty() || email_taken(s, &email) {
                     return refuse(&format!("Duplicate email: {email}"));
                 }
-                let ids: Vec<i64> = b["inboundIds"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
+                let ids: Vec<i64> = b["inboundIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_i64)
+                    .collect();
                 for i in s.inbounds.iter_mut().filter(|i| ids.contains(&i.id)) {
                     if let Some(cs) = i.settings["clients"].as_array_mut() {
                         cs.push(client.clone());
@@ -415,7 +468,11 @@ fn api(sh: &Shared, method: &Method, path: &str, headers: &HeaderMap, body: &[u8
                         }
                     }
                 }
-                if found { ok(Value::Null) } else { refuse("client not found") }
+                if found {
+                    ok(Value::Null)
+                } else {
+                    refuse("client not found")
+                }
             }
             ("POST", ["del", email]) => {
                 let email = decode(email);
@@ -434,16 +491,30 @@ fn api(sh: &Shared, method: &Method, path: &str, headers: &HeaderMap, body: &[u8
     };
     let parts: Vec<String> = rest
         .split('/')
-        .map(|x| url::form_urlencoded::parse(format!("k={x}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default())
+        .map(|x| {
+            url::form_urlencoded::parse(format!("k={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
         .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let client_routes = v != XuiVersion::V3_1;
     match (method.as_str(), parts.as_slice()) {
-        ("GET", ["list"]) => ok(Value::Array(s.inbounds.iter().map(|i| inbound_json(i, &s.traffic)).collect())),
+        ("GET", ["list"]) => ok(Value::Array(
+            s.inbounds
+                .iter()
+                .map(|i| inbound_json(i, &s.traffic))
+                .collect(),
+        )),
         ("POST", ["addClient"]) if client_routes => {
             let f = form_or_json(headers, body);
-            let id = f["id"].as_i64().or_else(|| f["id"].as_str().and_then(|x| x.parse().ok())).unwrap_or(0);
-            let settings: Value = serde_json::from_str(f["settings"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+            let id = f["id"]
+                .as_i64()
+                .or_else(|| f["id"].as_str().and_then(|x| x.parse().ok()))
+                .unwrap_or(0);
+            let settings: Value =
+                serde_json::from_str(f["settings"].as_str().unwrap_or("")).unwrap_or(Value::Null);
             let new: Vec<Value> = settings["clients"].as_array().cloned().unwrap_or_default();
             let Some(idx) = s.inbounds.iter().position(|i| i.id == id) else {
                 return refuse("inbound not found");
@@ -464,8 +535,12 @@ fn api(sh: &Shared, method: &Method, path: &str, headers: &HeaderMap, body: &[u8
         }
         ("POST", ["updateClient", key]) if client_routes => {
             let f = form_or_json(headers, body);
-            let id = f["id"].as_i64().or_else(|| f["id"].as_str().and_then(|x| x.parse().ok())).unwrap_or(0);
-            let settings: Value = serde_json::from_str(f["settings"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+            let id = f["id"]
+                .as_i64()
+                .or_else(|| f["id"].as_str().and_then(|x| x.parse().ok()))
+                .unwrap_or(0);
+            let settings: Value =
+                serde_json::from_str(f["settings"].as_str().unwrap_or("")).unwrap_or(Value::Null);
             let Some(new) = settings["clients"].get(0).cloned() else {
                 return refuse("no client");
             };
