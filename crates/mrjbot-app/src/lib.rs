@@ -15,6 +15,7 @@ pub mod feed;
 pub mod money;
 pub mod nodes;
 pub mod notify;
+pub mod panels;
 pub mod password;
 pub mod pay;
 pub mod plans;
@@ -86,6 +87,8 @@ struct Inner {
     staff_chat: std::sync::OnceLock<(i64, mrjbot_i18n::Lang)>,
     broadcaster: support::broadcasts::Sender,
     desired: dataplane::DesiredCache,
+    panels: panels::reconcile::Clients,
+    panel_settings: std::sync::OnceLock<panels::PanelSettings>,
 }
 
 impl App {
@@ -110,6 +113,8 @@ impl App {
                 staff_chat: std::sync::OnceLock::new(),
                 broadcaster: support::broadcasts::Sender::default(),
                 desired: dataplane::DesiredCache::default(),
+                panels: panels::reconcile::Clients::default(),
+                panel_settings: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -14,6 +14,7 @@ mod error;
 pub mod feed;
 pub mod money;
 pub mod nodes;
+pub mod panels;
 pub mod plans;
 pub mod roles;
 pub mod sessions;

@@ -61,6 +61,12 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Take over a running panel: its node, inbounds and customers (run it again any
+    /// time; what was imported before is skipped).
+    Import {
+        #[command(subcommand)]
+        panel: ImportPanel,
+    },
     /// Print the version.
     Version,
 }
@@ -92,6 +98,101 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         poll_secs: u64,
     },
+}
+
+/// Connection flags of a panel to import.
+#[derive(Debug, Args, Clone)]
+pub struct PanelArgs {
+    /// Panel URL including its base path (`https://host:2053/Xk3pQ9/`).
+    #[arg(long)]
+    pub url: String,
+    /// Panel user.
+    #[arg(long)]
+    pub username: String,
+    /// Panel password.
+    #[arg(long, env = "MRJBOT_PANEL_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `import` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImportPanel {
+    /// A 3x-UI (or original x-ui) panel.
+    #[command(name = "3x-ui", alias = "xui")]
+    Xui {
+        #[command(flatten)]
+        panel: PanelArgs,
+        /// 3x-UI v3 API token (used instead of a session when given).
+        #[arg(long, env = "MRJBOT_PANEL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// A Marzban (or PasarGuard) panel.
+    Marzban {
+        #[command(flatten)]
+        panel: PanelArgs,
+    },
+}
+
+/// Draws the import's progress bar on standard error.
+struct Bar(indicatif::ProgressBar);
+
+impl mrjbot_app::panels::ImportProgress for Bar {
+    fn total(&self, n: u64) {
+        self.0.set_length(n);
+    }
+    fn step(&self, account: &str) {
+        self.0.set_message(account.to_owned());
+        self.0.inc(1);
+    }
+}
+
+async fn import(cli_config: &Option<PathBuf>, panel: ImportPanel) -> anyhow::Result<()> {
+    use mrjbot_app::panels::{ImportKind, ImportRequest};
+    let (kind, args, token) = match panel {
+        ImportPanel::Xui { panel, token } => (ImportKind::Xui, panel, token),
+        ImportPanel::Marzban { panel } => (ImportKind::Marzban, panel, None),
+    };
+    let cfg = Config::load(&overrides(cli_config, None, &args.store))?;
+    let db = crate::open_db(&cfg).await?;
+    let app = crate::build_app(&cfg, db.clone(), crate::system_clock()).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let req = ImportRequest {
+        kind,
+        url: args.url,
+        username: args.username,
+        password: args.password,
+        token,
+    };
+    let result = app.import_panel(&req, &Bar(bar.clone())).await;
+    bar.finish_and_clear();
+    db.close().await;
+    let s = result.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "node {} ({}); inbounds created: {}",
+        s.node_id,
+        if s.node_created {
+            "created"
+        } else {
+            "existing"
+        },
+        s.inbounds_created
+    );
+    println!(
+        "imported: {}  skipped: {}  failed: {}",
+        s.imported,
+        s.skipped,
+        s.failed.len()
+    );
+    for f in &s.failed {
+        println!("  failed {}: {}", f.account, f.reason);
+    }
+    Ok(())
 }
 
 /// `admin` subcommands.
@@ -203,6 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("mrjbot {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Import { panel } => import(&cli.config, panel).await,
         Command::Serve { listen, store } => {
             serve(Config::load(&overrides(&cli.config, listen, &store))?).await
         }

@@ -68,6 +68,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Seconds between reconciliation runs (gateways asked about open payments).
     pub reconcile_interval_secs: u64,
+    /// Seconds between passes of the panel reconciler (3x-UI, Marzban nodes).
+    pub panel_sync_interval_secs: u64,
+    /// Seconds allowed for one panel API call.
+    pub panel_timeout_secs: u64,
+    /// Run the panel reconciler in this process.
+    pub panel_sync: bool,
     /// Zarinpal merchant id (36 characters); Zarinpal is off without it.
     pub zarinpal_merchant_id: Option<String>,
     /// Zarinpal host (`MRJBOT_ZARINPAL_BASE_URL`; the sandbox or a fake).
@@ -127,6 +133,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             public_url: None,
             reconcile_interval_secs: 60,
+            panel_sync_interval_secs: 10,
+            panel_timeout_secs: 10,
+            panel_sync: true,
             zarinpal_merchant_id: None,
             zarinpal_base_url: "https://payment.zarinpal.com".into(),
             yookassa_shop_id: None,
@@ -229,6 +238,13 @@ impl Config {
         if !(1..=86_400).contains(&self.reconcile_interval_secs) {
             bail!("bad configuration: reconcile_interval_secs must be between 1 and 86400");
         }
+        if !(1..=86_400).contains(&self.panel_sync_interval_secs)
+            || !(1..=600).contains(&self.panel_timeout_secs)
+        {
+            bail!(
+                "bad configuration: panel_sync_interval_secs must be 1-86400 and panel_timeout_secs 1-600"
+            );
+        }
         if let Some(u) = &self.public_url
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
@@ -325,6 +341,10 @@ fn toml_string(c: &Config) -> String {
     s.push_str(&format!(
         "sweep_interval_secs = {}\nreconcile_interval_secs = {}\n",
         c.sweep_interval_secs, c.reconcile_interval_secs
+    ));
+    s.push_str(&format!(
+        "panel_sync = {}\npanel_sync_interval_secs = {}\npanel_timeout_secs = {}\n",
+        c.panel_sync, c.panel_sync_interval_secs, c.panel_timeout_secs
     ));
     let secret = |v: &Option<String>| v.as_ref().map(|_| "***".to_owned());
     for (k, v) in [

@@ -54,6 +54,11 @@ pub async fn build_app(cfg: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("starting the services failed: {e}"))?;
     app.set_gateways(gateways(cfg)?);
     app.set_broadcast_rate(cfg.broadcast_rate_per_sec);
+    app.set_panel_settings(mrjbot_app::panels::PanelSettings {
+        interval: Duration::from_secs(cfg.panel_sync_interval_secs),
+        timeout: Duration::from_secs(cfg.panel_timeout_secs),
+        ..mrjbot_app::panels::PanelSettings::default()
+    });
     if let Some(chat) = cfg.telegram_admin_chat {
         app.set_staff_chat(chat, cfg.admin_lang().unwrap_or(mrjbot_i18n::Lang::Fa));
     }
@@ -177,6 +182,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         app.clone(),
         Duration::from_secs(cfg.reconcile_interval_secs),
     );
+    let panels = cfg
+        .panel_sync
+        .then(|| tokio::spawn(app.clone().run_panels()));
     let broadcasts = cfg
         .broadcast_sender
         .then(|| tokio::spawn(app.clone().run_broadcasts()));
@@ -203,6 +211,9 @@ pub async fn start(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runnin
         outbox.abort();
         reminders.abort();
         reconcile.abort();
+        if let Some(p) = panels {
+            p.abort();
+        }
         if let Some(u) = updates {
             u.abort();
         }

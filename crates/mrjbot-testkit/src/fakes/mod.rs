@@ -4,6 +4,7 @@
 //! that play the human paying in a browser.
 
 pub mod cryptopay;
+pub mod marzban;
 mod params;
 pub mod telegram;
 
@@ -43,5 +44,6 @@ pub async fn serve(router: axum::Router) -> anyhow::Result<Served> {
     })
 }
 
+pub mod xui;
 pub mod yookassa;
 pub mod zarinpal;

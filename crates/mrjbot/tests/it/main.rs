@@ -13,6 +13,7 @@ mod gateways;
 mod gateways_crypto_stars;
 mod money;
 mod money_gateways;
+mod panels;
 mod receipts;
 mod resources;
 mod schema;
