@@ -10,6 +10,36 @@ const ALICE: &str = "a8308d11-a541-4591-ad00-31cea68f8bee";
 const BOB: &str = "7f2ee095-268e-4b72-a912-26c91703ae0c";
 const CAROL: &str = "44c98168-1e8c-44f0-a3e5-5170ad30c7a0";
 
+/// Alice's cumulative (up, down) as the core itself counts them.
+async fn core_alice(home: &AgentHome) -> (u64, u64) {
+    let Ok(api) = mrjbot_node::grpc::Api::new(mrjbot_node_proto::CoreKind::V2ray, home.api_port)
+    else {
+        return (0, 0);
+    };
+    match api.user_counters().await {
+        Ok(c) => c.get("alice@n1").map(|t| (t.up, t.down)).unwrap_or((0, 0)),
+        Err(_) => (0, 0),
+    }
+}
+
+/// Waits until the control plane counted exactly `base` plus the running core's counters
+/// for alice (no byte lost, none counted twice) and returns that total.
+async fn exact(what: &str, cp: &FakeCp, home: &AgentHome, base: (u64, u64)) -> (u64, u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let core = core_alice(home).await;
+        let want = (base.0 + core.0, base.1 + core.1);
+        let got = cp.total("alice@n1");
+        if got == want && core.1 > 0 {
+            return got;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("{what}: control plane counted {got:?}, expected {want:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Downlink reported for `email` is the bytes moved, give or take HTTP headers.
 fn assert_close(what: &str, reported: u64, moved: u64, requests: u64) {
     let max = moved + moved / 100 + 400 * requests;
@@ -165,6 +195,8 @@ async fn core_crash_agent_kill_and_control_plane_outage_lose_nothing() {
     })
     .await;
 
+    let base0 = exact("before the crash", &cp, &home, (0, 0)).await;
+
     // 1. The core dies: the agent starts it again and alice keeps working.
     let pid1 = home.core_pid().unwrap_or_else(|| panic!("no core pid"));
     kill_pid(pid1, Signal::SIGKILL).await;
@@ -221,6 +253,8 @@ async fn core_crash_agent_kill_and_control_plane_outage_lose_nothing() {
         cp.with(|s| s.duplicates) > dups
     })
     .await;
+    // Since the crash: the one core process counted everything the control plane got.
+    let base1 = exact("after SIGKILL and lost acks", &cp, &home, base0).await;
 
     // 4. Control plane down, agent restarted meanwhile (SIGTERM stops the core): the core
     // comes back from the saved desired state and alice works; reports catch up later.
@@ -249,7 +283,7 @@ async fn core_crash_agent_kill_and_control_plane_outage_lose_nothing() {
         cp.total("alice@n1").1 >= moved
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    exact("after the outage", &cp, &home, base1).await;
     assert_close("alice total", cp.total("alice@n1").1, moved, requests);
     let log = home.agent_log();
     assert!(log.contains("adopted the core"), "{log}");
