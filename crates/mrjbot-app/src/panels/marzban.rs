@@ -6,7 +6,7 @@
 //! leave the outcome unknown. Units are Marzban's: `expire` and
 //! `on_hold_expire_duration` in seconds, `data_limit` and `used_traffic` in bytes.
 
-use super::{PanelError, Retry, http_client, normalize_base, read_body};
+use super::{PanelError, Retry, http_client, normalize_base, read_body, status_error};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -175,20 +175,8 @@ impl MarzbanClient {
             .map_err(|e| PanelError::transport(PANEL, call, &e))?;
         let st = resp.status();
         let b = read_body(PANEL, call, resp).await?;
-        if st.is_server_error() {
-            return Err(PanelError::Unknown {
-                panel: PANEL,
-                call: call.into(),
-                message: format!("HTTP {st}"),
-            });
-        }
-        if st != StatusCode::OK {
-            return Err(PanelError::Refused {
-                panel: PANEL,
-                call: call.into(),
-                status: st.as_u16(),
-                message: detail(&b),
-            });
+        if let Some(e) = status_error(PANEL, call, st, || detail(&b)) {
+            return Err(e);
         }
         let v: Value = serde_json::from_slice(&b)
             .map_err(|_| PanelError::unexpected(PANEL, call, "not JSON (wrong URL?)", &b))?;
@@ -248,14 +236,7 @@ impl MarzbanClient {
                     message: detail(&b),
                 });
             }
-            return serde_json::from_slice(&b).map_err(|_| {
-                let what = if b.trim_ascii_start().starts_with(b"<") {
-                    "HTML where JSON was expected"
-                } else {
-                    "not JSON"
-                };
-                PanelError::unexpected(PANEL, &call, what, &b)
-            });
+            return serde_json::from_slice(&b).map_err(|_| PanelError::not_json(PANEL, &call, &b));
         }
         Err(PanelError::Refused {
             panel: PANEL,

@@ -34,6 +34,30 @@ use std::time::Duration;
 /// a few megabytes).
 const MAX_BODY: usize = 64 << 20;
 
+/// What an HTTP status other than 200 means for a panel call: a 5xx leaves the outcome
+/// unknown (look before doing it again), anything else is a refusal with the panel's
+/// `message`. `None` for 200.
+pub(crate) fn status_error(
+    panel: &'static str,
+    call: &str,
+    st: reqwest::StatusCode,
+    message: impl FnOnce() -> String,
+) -> Option<PanelError> {
+    if st.is_server_error() {
+        return Some(PanelError::Unknown {
+            panel,
+            call: call.into(),
+            message: format!("HTTP {st}"),
+        });
+    }
+    (st != reqwest::StatusCode::OK).then(|| PanelError::Refused {
+        panel,
+        call: call.into(),
+        status: st.as_u16(),
+        message: message(),
+    })
+}
+
 /// Why a panel call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PanelError {
@@ -94,6 +118,17 @@ impl PanelError {
             call: call.to_owned(),
             message: format!("{what}: {excerpt}"),
         }
+    }
+
+    /// A body that should have been JSON and is not (an HTML login page or error page
+    /// usually means a wrong URL or base path).
+    pub(crate) fn not_json(panel: &'static str, call: &str, body: &[u8]) -> Self {
+        let what = if body.trim_ascii_start().starts_with(b"<") {
+            "HTML where JSON was expected"
+        } else {
+            "not JSON"
+        };
+        Self::unexpected(panel, call, what, body)
     }
 
     pub(crate) fn transport(panel: &'static str, call: &str, e: &reqwest::Error) -> Self {

@@ -13,7 +13,7 @@
 //! * Units stay the panel's: `totalGB` bytes, `expiryTime` ms (negative: −duration that
 //!   starts at first use); `settings` travels as a string holding JSON.
 
-use super::{PanelError, Retry, http_client, normalize_base, read_body};
+use super::{PanelError, Retry, http_client, normalize_base, read_body, status_error};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -346,20 +346,10 @@ impl XuiClient {
         ]);
         let call = "POST login";
         let (st, h, b) = self.send(s, Method::POST, "login", &form, call).await?;
-        if st.is_server_error() {
-            return Err(PanelError::Unknown {
-                panel: PANEL,
-                call: call.into(),
-                message: format!("HTTP {st}"),
-            });
-        }
-        if st != StatusCode::OK {
-            return Err(PanelError::Refused {
-                panel: PANEL,
-                call: call.into(),
-                status: st.as_u16(),
-                message: String::from_utf8_lossy(&b).chars().take(200).collect(),
-            });
+        if let Some(e) = status_error(PANEL, call, st, || {
+            String::from_utf8_lossy(&b).chars().take(200).collect()
+        }) {
+            return Err(e);
         }
         let v: Value = serde_json::from_slice(&b).map_err(|_| {
             PanelError::unexpected(PANEL, call, "not JSON (wrong URL or base path?)", &b)
@@ -403,29 +393,13 @@ impl XuiClient {
                     message: "not found or not authorised".into(),
                 });
             }
-            if st.is_server_error() {
-                return Err(PanelError::Unknown {
-                    panel: PANEL,
-                    call,
-                    message: format!("HTTP {st}"),
-                });
+            if let Some(e) = status_error(PANEL, &call, st, || {
+                String::from_utf8_lossy(&b).chars().take(200).collect()
+            }) {
+                return Err(e);
             }
-            if st != StatusCode::OK {
-                return Err(PanelError::Refused {
-                    panel: PANEL,
-                    call,
-                    status: st.as_u16(),
-                    message: String::from_utf8_lossy(&b).chars().take(200).collect(),
-                });
-            }
-            let v: Value = serde_json::from_slice(&b).map_err(|_| {
-                let what = if b.trim_ascii_start().starts_with(b"<") {
-                    "HTML where JSON was expected"
-                } else {
-                    "not JSON"
-                };
-                PanelError::unexpected(PANEL, &call, what, &b)
-            })?;
+            let v: Value =
+                serde_json::from_slice(&b).map_err(|_| PanelError::not_json(PANEL, &call, &b))?;
             let Some(ok) = v.get("success").and_then(Value::as_bool) else {
                 return Err(PanelError::unexpected(
                     PANEL,
