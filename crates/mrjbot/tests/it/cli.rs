@@ -500,3 +500,75 @@ async fn delivery_survives_kill_9_postgres() {
     delivery_survives_kill_9(Some(url)).await;
     mrjbot_testkit::drop_pg_database(&name).await;
 }
+
+/// `mrjbot import 3x-ui` as a seller runs it: the binary against a panel (a 3.0 fake with
+/// CSRF), into the embedded store; a second run imports nothing twice.
+#[tokio::test]
+async fn import_takes_over_a_panel_from_the_command_line() {
+    use mrjbot_testkit::fakes::xui::{FakeXui, XuiVersion};
+    let xui = FakeXui::start(XuiVersion::V3_0, "/Xk3pQ9/", "admin", "pw", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let inbound = xui.add_inbound(
+        "vless",
+        443,
+        json!({}),
+        json!({"network": "tcp", "security": "none"}),
+    );
+    for (i, uuid) in [
+        "a8308d11-a541-4591-ad00-31cea68f8bee",
+        "7f2ee095-268e-4b72-a912-26c91703ae0c",
+    ]
+    .iter()
+    .enumerate()
+    {
+        xui.seed_client(
+            inbound,
+            json!({"id": uuid, "email": format!("c{i}"), "enable": true, "totalGB": 0,
+                   "expiryTime": 0, "subId": format!("s{i}")}),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = xui.url();
+    let import = move |dir: std::path::PathBuf, url: String| {
+        tokio::task::spawn_blocking(move || {
+            run(
+                &[
+                    "import",
+                    "3x-ui",
+                    "--url",
+                    &url,
+                    "--username",
+                    "admin",
+                    "--password",
+                    "pw",
+                    "--data-dir",
+                    "store",
+                ],
+                &[],
+                None,
+                &dir,
+            )
+        })
+    };
+    let (ok, out, err) = import(dir.path().to_owned(), url.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("imported: 2  skipped: 0  failed: 0"), "{out}");
+    let (ok, out, err) = import(dir.path().to_owned(), url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("(existing)"), "{out}");
+    assert!(out.contains("imported: 0  skipped: 2  failed: 0"), "{out}");
+    // A panel that refuses the password: a clear error, nothing imported.
+    let bad = FakeXui::start(XuiVersion::V2_9, "/", "admin", "other", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, out, err) = import(dir.path().to_owned(), bad.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!ok, "{out}");
+    assert!(err.contains("3x-ui"), "{err}");
+}
