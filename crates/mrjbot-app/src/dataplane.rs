@@ -484,3 +484,130 @@ mod tests {
         }
     }
 }
+
+/// How a node is doing, for the dashboard: its status, what its agent or panel last said,
+/// and whether it runs the current desired state.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeHealth {
+    /// The node.
+    pub node: crate::nodes::NodeView,
+    /// Customers the node should let in now.
+    pub desired_users: usize,
+    /// The current desired state's ETag.
+    pub desired_etag: String,
+    /// The agent runs the current desired state (agent nodes; `None` before the first
+    /// heartbeat that said which one it runs).
+    pub in_sync: Option<bool>,
+    /// What the agent told about itself (agent nodes that registered).
+    pub agent: Option<AgentInfo>,
+    /// The latest health sample.
+    pub last_sample: Option<HealthSample>,
+    /// The panel's side (panel nodes that were synced).
+    pub panel: Option<PanelInfo>,
+}
+
+/// An agent's registration and latest report.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentInfo {
+    /// `xray`, `v2ray` or `sing-box`.
+    pub core_kind: String,
+    /// The core's version.
+    pub core_version: Option<String>,
+    /// `mrjbot-node` version.
+    pub agent_version: String,
+    /// Host name.
+    pub hostname: Option<String>,
+    /// Desired state the core runs.
+    pub applied_etag: Option<String>,
+    /// Last error applying the state or running the core.
+    pub last_error: Option<String>,
+    /// Core restarts since the agent started.
+    pub core_restarts: i64,
+    /// Last registration.
+    pub registered_at: Timestamp,
+}
+
+/// One heartbeat's figures.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthSample {
+    /// When.
+    pub at: Timestamp,
+    /// CPU use, percent.
+    pub cpu_percent: Option<f64>,
+    /// Memory use, percent.
+    pub mem_percent: Option<f64>,
+    /// Received bytes per second.
+    pub rx_bps: Option<i64>,
+    /// Sent bytes per second.
+    pub tx_bps: Option<i64>,
+    /// Heartbeat round trip, ms.
+    pub latency_ms: Option<i64>,
+    /// Open client connections.
+    pub connections: Option<i64>,
+    /// `running`, `stopped`, `error` or `unknown`.
+    pub core_status: String,
+}
+
+/// A panel node's last sync.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PanelInfo {
+    /// API generation detected.
+    pub api_version: Option<String>,
+    /// Last successful sync.
+    pub last_sync_at: Option<Timestamp>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Failed syncs in a row.
+    pub failures: i64,
+}
+
+impl App {
+    /// `GET /api/v1/nodes/{id}/health` (needs `nodes.read`).
+    pub async fn node_health(&self, actor: &crate::actor::Actor, id: i64) -> AppResult<NodeHealth> {
+        let node = self.get_node(actor, id).await?;
+        let mut c = self.db().read().await?;
+        let agent = repo::agent(c.conn(), id).await?;
+        let sample = repo::recent_health(c.conn(), id, 1)
+            .await?
+            .into_iter()
+            .next();
+        let panel = mrjbot_db::panels::state(c.conn(), id).await?;
+        drop(c);
+        let desired = self.node_desired(id);
+        Ok(NodeHealth {
+            desired_users: desired.state.users.len(),
+            in_sync: agent
+                .as_ref()
+                .and_then(|a| a.applied_etag.as_ref())
+                .map(|e| *e == desired.etag),
+            desired_etag: desired.etag.clone(),
+            node,
+            agent: agent.map(|a| AgentInfo {
+                core_kind: a.core_kind,
+                core_version: a.core_version,
+                agent_version: a.agent_version,
+                hostname: a.hostname,
+                applied_etag: a.applied_etag,
+                last_error: a.last_error,
+                core_restarts: a.core_restarts,
+                registered_at: Timestamp::from_millis(a.registered_at),
+            }),
+            last_sample: sample.map(|h| HealthSample {
+                at: Timestamp::from_millis(h.at),
+                cpu_percent: h.cpu_percent,
+                mem_percent: h.mem_percent,
+                rx_bps: h.rx_bps,
+                tx_bps: h.tx_bps,
+                latency_ms: h.latency_ms,
+                connections: h.connections,
+                core_status: h.core_status,
+            }),
+            panel: panel.map(|p| PanelInfo {
+                api_version: p.api_version,
+                last_sync_at: p.last_sync_at.map(Timestamp::from_millis),
+                last_error: p.last_error,
+                failures: p.failures,
+            }),
+        })
+    }
+}

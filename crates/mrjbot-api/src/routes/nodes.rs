@@ -28,6 +28,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(list, create))
         .routes(routes!(get, update, delete))
         .routes(routes!(rotate_secret))
+        .routes(routes!(health))
         .routes(routes!(list_inbounds, create_inbound))
         .routes(routes!(get_inbound, update_inbound, delete_inbound))
 }
@@ -111,6 +112,18 @@ async fn rotate_secret(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<NodeCreated>> {
     Ok(axum::Json(app.rotate_node_secret(&a, id).await?))
+}
+
+/// How a node is doing: status, its agent's or panel's last word, the latest health
+/// sample, and whether it runs the current desired state.
+#[utoipa::path(get, path = "/api/v1/nodes/{id}/health", tag = "nodes", params(("id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, description = "Health", body = mrjbot_app::dataplane::NodeHealth)))]
+async fn health(
+    State(app): State<App>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<mrjbot_app::dataplane::NodeHealth>> {
+    Ok(axum::Json(app.node_health(&a, id).await?))
 }
 
 /// Inbounds of a node.
