@@ -10,7 +10,13 @@
 //!   checked config plus SIGHUP on sing-box; a config the core refuses is reported as
 //!   `last_error` and the running one stays;
 //! - usage is read before every restart or reload the agent causes, so counters that
-//!   start again from zero lose nothing; see [`crate::usage`] for the report journal.
+//!   start again from zero lose nothing; see [`crate::usage`] for the report journal;
+//! - usage is also sampled every `sample_secs` (default 2 s; one QueryStats call, or one
+//!   SSM stats call per Shadowsocks inbound on sing-box without `v2ray_api`), whether or
+//!   not the control plane is reachable. Whenever the agent finds the core gone (it
+//!   exited, was killed, or was stopped without a final read), the last sample of that
+//!   process goes into the journal's carry at once, so a core crash loses at most one
+//!   sampling period of traffic instead of everything since the last report.
 
 use crate::client::{Backoff, Client, Desired, Identity};
 use crate::config::Config;
@@ -248,7 +254,8 @@ impl Agent {
         Ok((instance, c))
     }
 
-    /// Reads the counters into the ledger's carry before the agent resets them.
+    /// Reads the counters into the ledger's carry before the agent resets them. When the
+    /// read fails, the last sample is folded once the process is gone.
     async fn fold_usage(&mut self) {
         if self.sup.pid().is_none() {
             return;
@@ -259,7 +266,53 @@ impl Agent {
                     tracing::error!("usage ledger: {e}");
                 }
             }
-            Err(e) => tracing::warn!("could not read counters before a restart: {e}"),
+            Err(e) => tracing::warn!(
+                "could not read counters before a restart (the last sample counts): {e}"
+            ),
+        }
+    }
+
+    /// Folds the last usage sample of a core process that is no longer the running one.
+    fn settle_usage(&mut self) {
+        let running = self.sup.instance();
+        let gone = self.ledger.sampled_instance().map(str::to_string);
+        match self.ledger.core_gone(running.as_deref()) {
+            Ok(true) => tracing::warn!(
+                instance = gone.as_deref().unwrap_or(""),
+                "core process gone: its usage up to the last sample is kept for the next report"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::error!("usage ledger: {e}"),
+        }
+    }
+
+    /// True while the core lives; when it is gone, its last usage sample is kept.
+    fn core_alive(&mut self) -> bool {
+        let alive = self.sup.alive();
+        if !alive {
+            self.settle_usage();
+        }
+        alive
+    }
+
+    /// Stops the core (after `fold_usage` when planned) and keeps its last sample otherwise.
+    async fn stop_core(&mut self) {
+        self.sup.stop().await;
+        self.settle_usage();
+    }
+
+    /// Reads the running core's counters as the latest sample (no report, no reset).
+    async fn sample_usage(&mut self) {
+        if !self.core_alive() {
+            return;
+        }
+        match self.read_counters().await {
+            Ok((inst, c)) => {
+                if let Err(e) = self.ledger.observe(&inst, c) {
+                    tracing::error!("usage ledger: {e}");
+                }
+            }
+            Err(e) => tracing::debug!("sampling usage counters: {e}"),
         }
     }
 
@@ -293,7 +346,7 @@ impl Agent {
         // sing-box without an API: give it a moment to fail on a bad config.
         tokio::time::sleep(Duration::from_millis(100)).await;
         loop {
-            if !self.sup.alive() {
+            if !self.core_alive() {
                 return Err(format!("core exited: {}", self.sup.log_tail()));
             }
             if self.core_answers().await {
@@ -402,7 +455,7 @@ impl Agent {
     /// Makes the core serve `d`.
     pub async fn apply(&mut self, d: DesiredState) -> Result<(), String> {
         let bytes = self.render(&d)?;
-        let alive = self.sup.alive();
+        let alive = self.core_alive();
         if alive
             && self.cfg.core != CoreKind::SingBox
             && let Some(old) = self.applied.clone()
@@ -435,16 +488,16 @@ impl Agent {
         std::fs::rename(&candidate, self.sup.config_path()).map_err(|e| e.to_string())?;
         self.save_applied(d);
         if reload {
-            self.sup
-                .reload()
-                .map_err(|e| format!("reloading the core: {e}"))?;
+            let reloaded = self.sup.reload();
+            self.settle_usage();
+            reloaded.map_err(|e| format!("reloading the core: {e}"))?;
             // sing-box drops SSM users on reload; wait for the reloaded service, then
             // push them again (the supervision tick repeats this until it holds).
             tokio::time::sleep(Duration::from_millis(300)).await;
             self.sync_ssm().await;
             tracing::info!("core reloaded in place");
         } else {
-            self.sup.stop().await;
+            self.stop_core().await;
             self.start_core().await?;
             tracing::info!(
                 pid = self.sup.pid(),
@@ -460,7 +513,7 @@ impl Agent {
             .as_ref()
             .map(|s| s.state.clone())
             .unwrap_or_else(empty_state);
-        if self.applied.as_ref() == Some(&want) && self.sup.alive() {
+        if self.applied.as_ref() == Some(&want) && self.core_alive() {
             return;
         }
         let etag = want.etag.clone();
@@ -475,7 +528,7 @@ impl Agent {
             }
         }
         self.notice = self.counting_notice();
-        let st = if self.sup.alive() {
+        let st = if self.core_alive() {
             CoreStatus::Running
         } else {
             CoreStatus::Error
@@ -495,7 +548,7 @@ impl Agent {
 
     /// One supervision step: restart a dead or unresponsive core, keep SSM users in place.
     async fn supervise(&mut self) {
-        if self.sup.alive() {
+        if self.core_alive() {
             if self.core_answers().await {
                 self.api_failures = 0;
                 self.sync_ssm().await;
@@ -513,7 +566,7 @@ impl Agent {
                 return;
             }
             tracing::warn!("the core stopped answering its API; restarting it");
-            self.sup.stop().await;
+            self.stop_core().await;
         } else if self.applied.is_none() {
             return;
         }
@@ -608,7 +661,7 @@ impl Agent {
     async fn shutdown(&mut self) {
         tracing::info!("shutting down: reading counters, stopping the core");
         self.fold_usage().await;
-        self.sup.stop().await;
+        self.stop_core().await;
     }
 
     /// Runs until `stop` resolves (SIGTERM / SIGINT in the binary).
@@ -619,7 +672,7 @@ impl Agent {
             if running.is_none() {
                 // A core with an unknown configuration: replace it (reading its counters first).
                 self.fold_usage().await;
-                self.sup.stop().await;
+                self.stop_core().await;
             }
         }
         self.apply_wanted().await;
@@ -632,8 +685,13 @@ impl Agent {
         let now = Instant::now();
         let (mut next_reg, mut next_desired, mut next_usage) = (now, now, now);
         let mut next_check = now + Duration::from_secs(1);
+        let sample_every = Duration::from_secs(self.cfg.sample_secs);
+        let mut next_sample = now + sample_every;
         loop {
-            let mut wake = next_check.min(next_desired).min(next_usage);
+            let mut wake = next_check
+                .min(next_desired)
+                .min(next_usage)
+                .min(next_sample);
             if !registered {
                 wake = wake.min(next_reg);
             }
@@ -667,6 +725,11 @@ impl Agent {
             if now >= next_check {
                 self.supervise().await;
                 next_check = Instant::now() + Duration::from_secs(1);
+            }
+            // Independent of the control plane: a crash loses at most one period.
+            if now >= next_sample {
+                self.sample_usage().await;
+                next_sample = Instant::now() + sample_every;
             }
             if registered && now >= next_desired {
                 match self.poll_desired().await {

@@ -5,13 +5,17 @@
 //! agent does before replacing a running config) and starting the core until its API
 //! answers, (2) adding then removing M users through gRPC, (3) one QueryStats read after
 //! every user moved a few bytes (counters exist only after a user's first connection, so
-//! the bench opens one raw VLESS connection per user to a local echo server first).
+//! the bench opens one raw VLESS connection per user to a local echo server first), and
+//! (4) the cost of usage sampling: repeated reads as the agent does every `sample_secs`
+//! (wall time, CPU of the agent and of the core per read) and journaling a crashed core's
+//! last sample.
 
 use crate::config::{Config, RawConfig};
 use crate::core::Supervisor;
 use crate::grpc::{Account, Api};
 use crate::render;
 use crate::state::{StateDir, write_atomic};
+use crate::usage::Ledger;
 use mrjbot_node_proto::{DesiredState, InboundSpec, UserSpec};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -84,6 +88,16 @@ pub async fn vless_roundtrip(
     let mut out = vec![0u8; 2 + payload.len()];
     s.read_exact(&mut out).await?;
     Ok(out.split_off(2))
+}
+
+/// CPU time (user + system) of process `pid` so far, in milliseconds. `/proc` counts in
+/// USER_HZ ticks, which Linux fixes at 100 per second for user space.
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = s[s.rfind(')')? + 1..].split_whitespace();
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
 
 fn secs(t: Instant) -> String {
@@ -212,6 +226,52 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "one QueryStats read: {} users ({} counters) in {}",
         c.len(),
         c.len() * 2,
+        secs(t)
+    );
+
+    // Usage sampling as the agent runs it: one QueryStats (pattern user>>>, no reset)
+    // per sample, kept in memory by the ledger.
+    let mut ledger = Ledger::load(sd.path("bench-usage.json"))?;
+    let instance = sup.instance().unwrap_or_default();
+    let core_pid = sup.pid().unwrap_or(0);
+    let me = std::process::id();
+    let rounds = 20u32;
+    let (agent0, core0) = (cpu_ms(me), cpu_ms(core_pid));
+    let t = Instant::now();
+    let mut worst = 0f64;
+    for _ in 0..rounds {
+        let t1 = Instant::now();
+        let c = api.user_counters().await?;
+        ledger.observe(&instance, c)?;
+        worst = worst.max(t1.elapsed().as_secs_f64());
+    }
+    let avg = t.elapsed().as_secs_f64() / f64::from(rounds);
+    let per_read = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / f64::from(rounds)),
+        _ => None,
+    };
+    let agent_cpu = per_read(agent0, cpu_ms(me));
+    let core_cpu = per_read(core0, cpu_ms(core_pid));
+    let every_ms = crate::config::DEFAULT_SAMPLE_SECS as f64 * 1000.0;
+    let show = |ms: Option<f64>| match ms {
+        Some(ms) => format!("{ms:.1} ms ({:.2}% of one CPU)", ms / every_ms * 100.0),
+        None => "n/a".into(),
+    };
+    println!(
+        "usage sample ({} users, {rounds} rounds): wall avg {:.1} ms, max {:.1} ms (the agent loop is busy {:.2}% of a {} s period); CPU per sample: agent {}, core {}",
+        c.len(),
+        avg * 1000.0,
+        worst * 1000.0,
+        avg * 1000.0 / every_ms * 100.0,
+        crate::config::DEFAULT_SAMPLE_SECS,
+        show(agent_cpu),
+        show(core_cpu),
+    );
+    let t = Instant::now();
+    ledger.core_gone(None)?;
+    println!(
+        "core crash: journaling the last sample of {} users (carry, atomic write + fsync): {}",
+        c.len(),
         secs(t)
     );
     sup.stop().await;

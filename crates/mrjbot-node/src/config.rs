@@ -69,6 +69,9 @@ pub struct RawConfig {
     /// REALITY private key used when an inbound's settings carry none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reality_private_key: Option<String>,
+    /// Seconds between local reads of the core's usage counters (1-60, default 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_secs: Option<u64>,
 }
 
 /// A checked configuration.
@@ -92,10 +95,15 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Fallback REALITY private key.
     pub reality_private_key: Option<String>,
+    /// Seconds between usage samples: at most this much traffic is lost when the core
+    /// crashes.
+    pub sample_secs: u64,
 }
 
 /// Default API port.
 pub const DEFAULT_API_PORT: u16 = 10085;
+/// Default seconds between usage samples.
+pub const DEFAULT_SAMPLE_SECS: u64 = 2;
 
 impl Config {
     /// Reads `file` (when it exists), then `MRJBOT_NODE_*`, then `overrides`, and checks
@@ -194,6 +202,13 @@ impl Config {
                 "must be a base64url X25519 key (43 characters)",
             ));
         }
+        let sample_secs = raw.sample_secs.unwrap_or(DEFAULT_SAMPLE_SECS);
+        if !(1..=60).contains(&sample_secs) {
+            return Err(invalid(
+                "sample_secs",
+                format!("{sample_secs} is not between 1 and 60 seconds"),
+            ));
+        }
         Ok(Config {
             control_plane_url: url.trim_end_matches('/').to_string(),
             secret,
@@ -204,6 +219,7 @@ impl Config {
             api_port,
             tls,
             reality_private_key,
+            sample_secs,
         })
     }
 }
@@ -250,6 +266,7 @@ mod tests {
         assert_eq!(c.core, CoreKind::V2ray);
         assert_eq!(c.api_port, DEFAULT_API_PORT);
         assert_eq!(c.listen.to_string(), "0.0.0.0");
+        assert_eq!(c.sample_secs, DEFAULT_SAMPLE_SECS);
     }
 
     #[test]
@@ -267,6 +284,7 @@ mod tests {
         assert_eq!(c.core, CoreKind::SingBox);
         assert_eq!(c.control_plane_url, "https://panel.example.com");
         assert_eq!(c.api_port, 10085);
+        assert_eq!(c.sample_secs, 2);
         assert!(Config::load(Some(Path::new("/nonexistent.toml")), base()).is_err());
     }
 
@@ -309,6 +327,8 @@ mod tests {
                 "reality_private_key",
                 Box::new(|r| r.reality_private_key = Some("short".into())),
             ),
+            ("sample_secs", Box::new(|r| r.sample_secs = Some(0))),
+            ("sample_secs", Box::new(|r| r.sample_secs = Some(61))),
         ];
         for (want, f) in cases {
             let mut r = base();

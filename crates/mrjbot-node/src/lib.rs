@@ -3,7 +3,9 @@
 //!
 //! It calls the control plane (never the reverse), so nodes behind NAT work; it keeps
 //! serving the last desired state while the control plane is away, and its usage reports
-//! are journaled so that killing it at any moment neither loses nor doubles traffic.
+//! are journaled so that killing it at any moment neither loses nor doubles traffic. The
+//! core's counters are sampled every few seconds, so a crashed core loses at most one
+//! sampling period of traffic.
 //! Modules: [`config`] (settings), [`client`] (control-plane API), [`render`] (core
 //! configuration files), [`grpc`] (Xray / V2Ray API), [`ssm`] (sing-box Shadowsocks API),
 //! [`core`] (the core process), [`usage`] (the report journal), [`metrics`] (heartbeat

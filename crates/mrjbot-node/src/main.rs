@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[command(name = "mrjbot-node", version, about = "MRJBot node agent")]
 struct Cli {
     /// Configuration file (TOML). Keys: control_plane_url, secret, core, core_bin,
-    /// state_dir, listen, api_port, tls_cert, tls_key, reality_private_key.
+    /// state_dir, listen, api_port, tls_cert, tls_key, reality_private_key, sample_secs.
     #[arg(long, short = 'c', global = true, env = "MRJBOT_NODE_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -39,6 +39,9 @@ struct Flags {
     /// Core API port on 127.0.0.1.
     #[arg(long, global = true)]
     api_port: Option<u16>,
+    /// Seconds between usage samples (1-60).
+    #[arg(long, global = true)]
+    sample_secs: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +71,7 @@ fn overrides(f: Flags) -> RawConfig {
         state_dir: f.state_dir,
         listen: f.listen,
         api_port: f.api_port,
+        sample_secs: f.sample_secs,
         ..RawConfig::default()
     }
 }

@@ -12,6 +12,17 @@
 //!   sent and re-sent, unchanged, until the control plane acknowledges it (or says it is a
 //!   duplicate: recorded earlier, answer lost). Only then is the next report built.
 //!
+//! Besides the file, the ledger keeps the *sample*: the latest counters read from the
+//! running instance (the agent reads them every `sample_secs`, and every report or fold
+//! read replaces the sample too, so it is never older than the baseline). When the core is
+//! gone without a final read (crash, OOM kill, an API that stopped answering), or the
+//! counters of a different instance show up, [`Ledger::core_gone`] moves the sample's
+//! growth over the baseline into the carry and writes the file: a core crash loses at most
+//! the bytes of one sampling period, and a SIGKILL of the agent right after it loses
+//! nothing more. The sample itself is not written (it changes every few seconds); while
+//! the agent is down, the running core keeps its counters, and only a core dying in that
+//! window loses what it counted since the last report.
+//!
 //! The baseline advances in the same write that creates the pending report. That is
 //! equivalent to advancing it on acknowledgement because a pending report is never given
 //! up: the control plane records each `(node, seq)` once, so re-sending is always safe.
@@ -60,6 +71,8 @@ struct LedgerData {
 pub struct Ledger {
     path: PathBuf,
     data: LedgerData,
+    /// Latest counters read from a live instance: (instance, counters).
+    sample: Option<(String, Counters)>,
 }
 
 fn counter_delta(current: u64, last: u64) -> u64 {
@@ -76,7 +89,11 @@ impl Ledger {
     pub fn load(path: PathBuf) -> std::io::Result<Ledger> {
         let mut data: LedgerData = load_json(&path)?.unwrap_or_default();
         data.next_seq = data.next_seq.max(1);
-        Ok(Ledger { path, data })
+        Ok(Ledger {
+            path,
+            data,
+            sample: None,
+        })
     }
 
     fn save(&self) -> std::io::Result<()> {
@@ -128,12 +145,45 @@ impl Ledger {
     }
 
     /// Before the agent resets the counters itself (core restart or reload): moves what
-    /// the current instance counted since the baseline into the carry.
+    /// the current instance counted since the baseline into the carry. `current` is the
+    /// final read of `instance`, so it supersedes the sample.
     pub fn fold(&mut self, instance: &str, current: &Counters) -> std::io::Result<()> {
+        self.core_gone(Some(instance))?;
         self.data.carry = self.unreported(instance, current);
         self.data.baseline.clear();
         self.data.instance = None;
+        self.sample = None;
         self.save()
+    }
+
+    /// Records `current`, just read from `instance`, as the latest sample. The sample of
+    /// an earlier instance is folded into the carry first (that core is gone).
+    pub fn observe(&mut self, instance: &str, current: Counters) -> std::io::Result<()> {
+        self.core_gone(Some(instance))?;
+        self.sample = Some((instance.to_string(), current));
+        Ok(())
+    }
+
+    /// The instance of the latest sample, if any.
+    pub fn sampled_instance(&self) -> Option<&str> {
+        self.sample.as_ref().map(|(i, _)| i.as_str())
+    }
+
+    /// The core process now running is `running` (`None`: none). When the latest sample
+    /// belongs to another instance, that core is gone: its growth over the baseline moves
+    /// into the carry and the file is written. Returns true when it folded a sample.
+    pub fn core_gone(&mut self, running: Option<&str>) -> std::io::Result<bool> {
+        let Some((instance, sampled)) = self.sample.take_if(|(i, _)| Some(i.as_str()) != running)
+        else {
+            return Ok(false);
+        };
+        self.data.carry = self.unreported(&instance, &sampled);
+        if self.data.instance.as_deref() == Some(instance.as_str()) {
+            self.data.baseline.clear();
+            self.data.instance = None;
+        }
+        self.save()?;
+        Ok(true)
     }
 
     /// Builds and persists the next report from `current` (counters of `instance`), unless
@@ -145,6 +195,7 @@ impl Ledger {
         current: &Counters,
         collected_at_ms: i64,
     ) -> std::io::Result<Option<UsageReport>> {
+        self.observe(instance, current.clone())?;
         if let Some(p) = &self.data.pending {
             return Ok(Some(p.clone()));
         }
@@ -285,6 +336,96 @@ mod tests {
         // A stale ack changes nothing.
         l.acked(7).unwrap_or_else(|e| panic!("{e}"));
         assert!(l.pending().is_some());
+    }
+
+    #[test]
+    fn a_crashed_core_keeps_its_last_sample_and_nothing_counts_twice() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut l = ledger(&dir);
+        let ok = |r: std::io::Result<bool>| r.unwrap_or_else(|e| panic!("{e}"));
+        let r = l
+            .prepare("p1", &c(&[("a", 10, 100)]), 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 10, 100)]);
+        l.acked(1).unwrap_or_else(|e| panic!("{e}"));
+        // Samples between reports; the running instance is not gone.
+        l.observe("p1", c(&[("a", 12, 150)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.observe("p1", c(&[("a", 15, 250), ("b", 0, 9)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!ok(l.core_gone(Some("p1"))));
+        // The core crashes: the growth up to the last sample is journaled at once...
+        assert!(ok(l.core_gone(None)));
+        assert!(!ok(l.core_gone(None)), "folded once");
+        // ...so a SIGKILLed agent finds it in the file.
+        let mut l = ledger(&dir);
+        let r = l
+            .prepare("p2", &c(&[("a", 1, 1)]), 2)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 6, 151), ("b".into(), 0, 9)]);
+        l.acked(2).unwrap_or_else(|e| panic!("{e}"));
+
+        // A sample followed by a report read of the same process: the report's read is
+        // the sample now, a crash after it adds nothing on top.
+        l.observe("p2", c(&[("a", 5, 5)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = l
+            .prepare("p2", &c(&[("a", 7, 7)]), 3)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 6, 6)]);
+        l.acked(3).unwrap_or_else(|e| panic!("{e}"));
+        ok(l.core_gone(None));
+        let r = l
+            .prepare("p3", &c(&[("a", 2, 0)]), 4)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 2, 0)]);
+        l.acked(4).unwrap_or_else(|e| panic!("{e}"));
+
+        // The counters of a different process show up before the crash was noticed: the
+        // old sample is folded first, then the new process counts from zero.
+        l.observe("p3", c(&[("a", 4, 0)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.observe("p4", c(&[("a", 1, 0)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = l
+            .prepare("p4", &c(&[("a", 3, 0)]), 5)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 5, 0)]);
+        l.acked(5).unwrap_or_else(|e| panic!("{e}"));
+
+        // A planned restart's final read supersedes the sample.
+        l.observe("p4", c(&[("a", 4, 0)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.fold("p4", &c(&[("a", 6, 0)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!ok(l.core_gone(None)));
+        let r = l
+            .prepare("p5", &c(&[]), 6)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r), vec![("a".into(), 3, 0)]);
+    }
+
+    #[test]
+    fn a_crash_while_a_report_is_pending_keeps_both() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut l = ledger(&dir);
+        let r1 = l
+            .prepare("p1", &c(&[("a", 0, 10)]), 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.observe("p1", c(&[("a", 0, 30)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        l.core_gone(None).unwrap_or_else(|e| panic!("{e}"));
+        // Still the same pending report until it is acknowledged.
+        assert_eq!(
+            l.prepare("p2", &c(&[("a", 0, 1)]), 2)
+                .unwrap_or_else(|e| panic!("{e}")),
+            r1
+        );
+        l.acked(1).unwrap_or_else(|e| panic!("{e}"));
+        let r2 = l
+            .prepare("p2", &c(&[("a", 0, 1)]), 3)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(entries(&r2), vec![("a".into(), 0, 21)]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use mrjbot_node_proto::{DesiredState, UserSpec};
+use nix::sys::signal::Signal;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -178,4 +179,80 @@ async fn reload_changes_users_and_ssm_counts_shadowsocks() {
             .is_some_and(|e| e.contains("per-user counting is unavailable")),
         "heartbeat explains the missing counters"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_crash_between_reports_keeps_sampled_ssm_bytes() {
+    let Some(bin) = sing_box_bin() else { return };
+    let origin = Origin::start().await;
+    let ss_port = free_port();
+    let ss_settings = json!({"method": METHOD, "server_key": SERVER_PSK});
+    let cp = FakeCp::start(DesiredState {
+        etag: "e1".into(),
+        node_id: 1,
+        inbounds: vec![inbound("ss-in", "shadowsocks", ss_port, ss_settings)],
+        users: vec![alice()],
+    })
+    .await;
+    // One report a minute: only the local SSM samples can save the bytes below.
+    cp.with(|s| s.intervals.usage_secs = 60);
+    let home = AgentHome::new("sing-box", bin.clone(), &cp);
+    let env = [("MRJBOT_NODE_SAMPLE_SECS", "1")];
+    let mut agent = home.spawn_with(&env);
+    cp.wait_applied("e1").await;
+    let pss = free_port();
+    let _client = client(
+        &bin,
+        home.dir.path(),
+        &[(
+            pss,
+            json!({"type": "shadowsocks", "server": "127.0.0.1", "server_port": ss_port,
+            "method": METHOD, "password": format!("{SERVER_PSK}:{}", alice().ss_keys[METHOD])}),
+        )],
+    );
+    wait_port(pss).await;
+    let url = origin.url("/bytes/1000000");
+    // SSM users are pushed right after start; allow a supervision tick.
+    let mut requests = 0;
+    wait_for(
+        "alice over managed shadowsocks",
+        Duration::from_secs(5),
+        || {
+            requests += 1;
+            let url = url.clone();
+            async move { fetch(pss, &url, 5).await == Ok(1_000_000) }
+        },
+    )
+    .await;
+    let moved = 1_000_000;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        cp.with(|s| s.reports.len()),
+        0,
+        "no report before the crash"
+    );
+
+    let pid1 = home.core_pid().unwrap_or_else(|| panic!("no core pid"));
+    kill_pid(pid1, Signal::SIGKILL).await;
+    let h = &home;
+    wait_for("core restarted", Duration::from_secs(10), || async move {
+        h.core_pid().is_some_and(|p| p != pid1)
+    })
+    .await;
+    // SIGKILL the agent as well: the sampled bytes are in its journal.
+    agent.signal(Signal::SIGKILL);
+    agent.wait();
+    let _agent = home.spawn_with(&env);
+    wait_for("crash usage reported", Duration::from_secs(15), || async {
+        cp.total("alice@n1").1 >= moved
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let down = cp.total("alice@n1").1;
+    // Failed early probes (before SSM had the user) moved nothing; allow HTTP headers.
+    assert!(
+        down >= moved && down <= moved + moved / 100 + 400 * requests,
+        "alice reported {down}, moved {moved}"
+    );
+    assert_eq!(cp.with(|s| s.duplicates), 0);
 }

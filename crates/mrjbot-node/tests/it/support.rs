@@ -537,7 +537,13 @@ impl AgentHome {
     }
 
     pub fn spawn(&self) -> Proc {
+        self.spawn_with(&[])
+    }
+
+    /// The agent with extra `MRJBOT_NODE_*` settings.
+    pub fn spawn_with(&self, env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrjbot-node"));
+        cmd.envs(env.iter().copied());
         cmd.arg("run")
             .env("MRJBOT_NODE_CONTROL_PLANE_URL", &self.cp_url)
             .env("MRJBOT_NODE_SECRET", SECRET)

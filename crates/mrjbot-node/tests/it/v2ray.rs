@@ -288,3 +288,71 @@ async fn core_crash_agent_kill_and_control_plane_outage_lose_nothing() {
     let log = home.agent_log();
     assert!(log.contains("adopted the core"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_crash_between_reports_loses_nothing_sampled() {
+    let Some(bin) = v2ray_bin() else { return };
+    let origin = Origin::start().await;
+    let vless_port = free_port();
+    let cp = FakeCp::start(DesiredState {
+        etag: "e1".into(),
+        node_id: 1,
+        inbounds: vec![inbound("vless-in", "vless", vless_port, json!({}))],
+        users: vec![user("alice", ALICE)],
+    })
+    .await;
+    // One report a minute: only the agent's local samples can save the bytes below.
+    cp.with(|s| s.intervals.usage_secs = 60);
+    let home = AgentHome::new("v2ray", bin.clone(), &cp);
+    let env = [("MRJBOT_NODE_SAMPLE_SECS", "1")];
+    let mut agent = home.spawn_with(&env);
+    cp.wait_applied("e1").await;
+    let pa = free_port();
+    let _client = v2ray_client(&bin, home.dir.path(), &[(pa, vless_out(vless_port, ALICE))]);
+    wait_port(pa).await;
+    let mut moved = 0;
+    for n in [1_000_000u64, 500_000] {
+        let r = fetch(pa, &origin.url(&format!("/bytes/{n}")), 10).await;
+        assert_eq!(r, Ok(n));
+        moved += n;
+    }
+    // What the core itself counted; then samples happen, but no report.
+    let counted = core_alice(&home).await;
+    assert!(counted.1 >= moved, "core counted {counted:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        cp.with(|s| s.reports.len()),
+        0,
+        "no report before the crash"
+    );
+
+    // The core is SIGKILLed; the agent starts it again, keeping the sampled bytes.
+    let pid1 = home.core_pid().unwrap_or_else(|| panic!("no core pid"));
+    kill_pid(pid1, Signal::SIGKILL).await;
+    let h = &home;
+    wait_for("core restarted", Duration::from_secs(10), || async move {
+        h.core_pid().is_some_and(|p| p != pid1)
+    })
+    .await;
+    assert!(home.agent_log().contains("core process gone"));
+    assert_eq!(cp.with(|s| s.reports.len()), 0, "still no report");
+    // The agent is SIGKILLed too, right after: the bytes are in its journal, and the next
+    // agent (adopting the new core) reports them at once.
+    agent.signal(Signal::SIGKILL);
+    agent.wait();
+    let core_pid = home.core_pid();
+    let _agent = home.spawn_with(&env);
+    wait_for("crash usage reported", Duration::from_secs(15), || async {
+        cp.total("alice@n1").1 > 0
+    })
+    .await;
+    assert_eq!(home.core_pid(), core_pid, "the restarted core was adopted");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        cp.total("alice@n1"),
+        counted,
+        "reported exactly what the dead core counted"
+    );
+    assert_close("alice", cp.total("alice@n1").1, moved, 2);
+    assert_eq!(cp.with(|s| s.duplicates), 0);
+}
