@@ -277,6 +277,7 @@ fn cases() -> Vec<Case> {
             Some(json!({"capacity": 10})),
             ADMIN,
         ),
+        case(M::GET, "/api/v1/nodes/{node}/health", None, SALES),
         case(M::POST, "/api/v1/nodes/{node}/rotate-secret", None, ADMIN),
         case(M::DELETE, "/api/v1/nodes/{node}", None, ADMIN),
         case(M::GET, "/api/v1/nodes/{node}/inbounds", None, SALES),
