@@ -334,6 +334,9 @@ impl App {
             m.down = m.down.saturating_add(down);
         }
         let entries: Vec<SubUsage> = merged.into_values().collect();
+        // One report at a time per process: a big report holds the single SQLite writer
+        // for a while; queued here, the others wait without starving the rest of the app.
+        let _one = self.inner.usage_lock.lock().await;
         let now = self.now().millis();
         let mut tx = self.db().begin().await?;
         if !usage_repo::record_report(tx.conn(), node.node_id, seq, &entries, now).await? {
@@ -344,9 +347,12 @@ impl App {
                 counted: 0,
             });
         }
+        let started = std::time::Instant::now();
         let applied = usage_repo::apply(tx.conn(), node.node_id, &entries, now).await?;
         let counted = applied.counted;
+        let applied_in = started.elapsed();
         self.usage_commit(tx, applied).await?;
+        tracing::debug!(node = node.node_id, seq, counted, ?applied_in, total = ?started.elapsed(), "usage report counted");
         Ok(proto::UsageAck {
             seq: report.seq,
             duplicate: false,
@@ -371,7 +377,16 @@ impl App {
         if !applied.limited.is_empty() {
             tracing::info!(subscriptions = ?applied.limited, "data cap reached; removed from the nodes");
         }
-        self.feed_changed_many(&applied.touched).await;
+        let adds: Vec<(i64, i64)> = applied
+            .touched
+            .iter()
+            .copied()
+            .zip(applied.added.iter().copied())
+            .collect();
+        self.feed_usage(&adds, false);
+        for id in status_changed {
+            self.feed_changed(Changed::Sub(id)).await;
+        }
         Ok(())
     }
 

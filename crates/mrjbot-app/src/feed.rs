@@ -40,6 +40,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 const SHARDS: usize = 16;
+/// How often a replica reads back the usage totals other replicas counted.
+const USAGE_REFRESH: Duration = Duration::from_secs(10);
+const USAGE_REFRESH_MS: i64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
 /// Longest a rendered document is reused even if nothing changed (remarks carry
 /// remaining traffic and days, which are refreshed at least this often).
@@ -288,7 +291,8 @@ pub(crate) struct Sub {
     expires_at: Option<i64>,
     hold_days: i64,
     data_limit_bytes: Option<i64>,
-    used_bytes: i64,
+    /// Moved by usage reports in place (see [`App::feed_add_usage`]).
+    used_bytes: std::sync::atomic::AtomicI64,
     ip_type: &'static str,
     node_id: Option<i64>,
     /// The UUID as a number (16 bytes instead of a 36-character string), or the text
@@ -337,7 +341,7 @@ impl Sub {
             expires_at: r.expires_at,
             hold_days: r.hold_days,
             data_limit_bytes: r.data_limit_bytes,
-            used_bytes: r.used_bytes,
+            used_bytes: std::sync::atomic::AtomicI64::new(r.used_bytes),
             ip_type: if r.ip_type == "constant" {
                 "constant"
             } else {
@@ -492,7 +496,7 @@ fn facts(sub: &Sub, now: Timestamp) -> Facts {
         expires_at: sub.expires_at.map(Timestamp::from_millis),
         hold_days: sub.hold_days,
         data_limit: sub.data_limit_bytes.map(ByteCount::from_i64),
-        used: ByteCount::from_i64(sub.used_bytes),
+        used: ByteCount::from_i64(sub.used_bytes.load(Ordering::Relaxed)),
         lifetime_used: ByteCount::from_i64(0),
     };
     let status = st.evaluate(now);
@@ -504,7 +508,7 @@ fn facts(sub: &Sub, now: Timestamp) -> Facts {
     Facts {
         status,
         days_left,
-        used: u64::try_from(sub.used_bytes).unwrap_or(0),
+        used: u64::try_from(sub.used_bytes.load(Ordering::Relaxed)).unwrap_or(0),
         limit: sub.data_limit_bytes.map(|l| u64::try_from(l).unwrap_or(0)),
     }
 }
@@ -751,7 +755,7 @@ fn render(
         "subscription-userinfo",
         header(&format!(
             "upload=0; download={}; total={total}; expire={expire_s}",
-            sub.used_bytes.max(0)
+            sub.used_bytes.load(Ordering::Relaxed).max(0)
         )),
     );
     push(
@@ -1071,7 +1075,22 @@ impl App {
     /// Applies notifications until the connection is lost or a full reload is due.
     async fn follow(&self, mut listener: Option<repo::Listener>) {
         let mut last_sweep = self.now().millis();
+        // Other replicas count usage too: their totals are read back every few seconds
+        // (status changes come by notification at once).
+        let mut usage_since = self.now().millis();
+        let mut last_usage = std::time::Instant::now();
         loop {
+            if listener.is_some() && last_usage.elapsed() >= USAGE_REFRESH {
+                last_usage = std::time::Instant::now();
+                let now = self.now().millis();
+                if let Ok(mut c) = self.db().read().await
+                    && let Ok(rows) =
+                        repo::used_since(c.conn(), usage_since - 2 * USAGE_REFRESH_MS).await
+                {
+                    self.feed_usage(&rows, true);
+                    usage_since = now;
+                }
+            }
             if self.inner.subs.dirty.load(Ordering::SeqCst) {
                 return;
             }
@@ -1209,7 +1228,7 @@ impl App {
                     expires_at: sub.expires_at,
                     hold_days: sub.hold_days,
                     data_limit_bytes: sub.data_limit_bytes,
-                    used_bytes: sub.used_bytes,
+                    used_bytes: sub.used_bytes.load(Ordering::Relaxed),
                     username: sub.username.to_string(),
                 });
             }
@@ -1218,30 +1237,25 @@ impl App {
         view
     }
 
-    /// Applies many committed subscription changes at once (usage reports touch
-    /// thousands): one query per 500 ids instead of one per subscription.
-    pub(crate) async fn feed_changed_many(&self, ids: &[i64]) {
-        if ids.is_empty() {
-            return;
-        }
-        let result = async {
-            let index = &self.inner.subs;
-            let _guard = index.reload.lock().await;
-            let mut conn = self.db().read().await?;
-            let rows = repo::subs_by_ids(conn.conn(), ids).await?;
-            let present: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
-            for id in ids.iter().filter(|id| !present.contains(id)) {
-                index.remove(*id);
+    /// Moves the totals of committed usage in this replica's read path in place: `adds`
+    /// are (subscription, bytes to add), or with `absolute` the totals themselves. Usage
+    /// reports touch thousands of subscriptions; reloading each would cost more than the
+    /// report. Status changes are announced and reloaded as usual, and documents pick the
+    /// new totals up within their freshness window.
+    pub(crate) fn feed_usage(&self, adds: &[(i64, i64)], absolute: bool) {
+        let index = &self.inner.subs;
+        let Ok(ids) = index.ids.lock() else { return };
+        for (id, n) in adds {
+            let Some(key) = ids.get(id) else { continue };
+            if let Ok(shard) = index.shards[shard_of(key)].read()
+                && let Some(e) = shard.get(key)
+            {
+                if absolute {
+                    e.sub.used_bytes.store(*n, Ordering::Relaxed);
+                } else {
+                    e.sub.used_bytes.fetch_add(*n, Ordering::Relaxed);
+                }
             }
-            for row in rows {
-                index.put(row);
-            }
-            Ok::<(), crate::AppError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "read path reload failed; a full reload follows");
-            self.inner.subs.dirty.store(true, Ordering::SeqCst);
         }
     }
 }

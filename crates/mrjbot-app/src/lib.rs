@@ -87,6 +87,7 @@ struct Inner {
     staff_chat: std::sync::OnceLock<(i64, mrjbot_i18n::Lang)>,
     broadcaster: support::broadcasts::Sender,
     desired: dataplane::DesiredCache,
+    usage_lock: tokio::sync::Mutex<()>,
     panels: panels::reconcile::Clients,
     panel_settings: std::sync::OnceLock<panels::PanelSettings>,
 }
@@ -113,6 +114,7 @@ impl App {
                 staff_chat: std::sync::OnceLock::new(),
                 broadcaster: support::broadcasts::Sender::default(),
                 desired: dataplane::DesiredCache::default(),
+                usage_lock: tokio::sync::Mutex::new(()),
                 panels: panels::reconcile::Clients::default(),
                 panel_settings: std::sync::OnceLock::new(),
             }),

@@ -70,6 +70,14 @@ pub async fn subs_by_ids(c: Conn<'_>, ids: &[i64]) -> Result<Vec<FeedSub>, DbErr
     Ok(out)
 }
 
+/// Data used by subscriptions changed at or after `since` (epoch ms): how replicas keep
+/// the totals other replicas counted.
+pub async fn used_since(c: Conn<'_>, since: i64) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(on!(c, c, D => sqlx::query_as::<D, (i64, i64)>(
+        "SELECT id, used_bytes FROM subscriptions WHERE updated_at >= $1 AND token IS NOT NULL")
+        .bind(since).fetch_all(&mut *c).await?))
+}
+
 /// Ids of a user's subscriptions (to refresh them when the owner changes).
 pub async fn sub_ids_of_user(c: Conn<'_>, user_id: i64) -> Result<Vec<i64>, DbError> {
     let rows: Vec<(i64,)> = on!(c, c, D => sqlx::query_as::<D, (i64,)>("SELECT id FROM subscriptions WHERE user_id = $1")

@@ -19,6 +19,8 @@ pub struct Applied {
     pub counted: usize,
     /// Subscriptions whose totals moved.
     pub touched: Vec<i64>,
+    /// Bytes added per subscription of `touched` (same order).
+    pub added: Vec<i64>,
     /// Subscriptions that reached their data cap with this batch (now `limited`).
     pub limited: Vec<i64>,
     /// On-hold subscriptions whose clock started with this batch (now `active`).
@@ -115,7 +117,14 @@ pub async fn apply(
             let started: Vec<(i64,)> = sqlx::query_as::<D, (i64,)>(sqlx::AssertSqlSafe(started_sql))
                 .fetch_all(&mut *c).await?;
             out.counted += touched.len();
-            out.touched.extend(touched.into_iter().map(|t| t.0));
+            let by_id: std::collections::HashMap<i64, i64> = chunk
+                .iter()
+                .map(|e| (e.subscription_id, e.up.max(0).saturating_add(e.down.max(0))))
+                .collect();
+            for (id,) in touched {
+                out.touched.push(id);
+                out.added.push(by_id.get(&id).copied().unwrap_or(0));
+            }
             out.limited.extend(limited.into_iter().map(|t| t.0));
             out.started.extend(started.into_iter().map(|t| t.0));
         }

@@ -286,7 +286,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     poll_secs,
                 },
         } => {
-            let cfg = Config::load(&overrides(&cli.config, None, &StoreArgs::default()))?;
+            let mut cfg = Config::load(&overrides(&cli.config, None, &StoreArgs::default()))?;
+            // The server's own warnings (RUST_LOG for more); info lines would drown the figures.
+            cfg.log_level = "warn".into();
+            init_logging(&cfg);
             crate::bench::dataplane(
                 cfg,
                 crate::bench::DataplaneBench {
