@@ -133,6 +133,10 @@ pub struct NewNode {
     pub api_username: Option<String>,
     /// Panel password (required for panels).
     pub api_password: Option<String>,
+    /// 3x-UI v3 API token (3x-UI panels; sent as a Bearer token instead of a session
+    /// when set). Never shown again.
+    #[schema(max_length = 500)]
+    pub api_token: Option<String>,
     /// Most customers (1-1000000).
     #[schema(minimum = 1, maximum = 1000000)]
     pub capacity: Option<i64>,
@@ -162,6 +166,9 @@ pub struct NodePatch {
     pub api_username: Option<String>,
     /// New panel password.
     pub api_password: Option<String>,
+    /// New 3x-UI v3 API token (3x-UI panels; empty clears).
+    #[schema(max_length = 500)]
+    pub api_token: Option<String>,
     /// New capacity (0 clears).
     #[schema(minimum = 0, maximum = 1000000)]
     pub capacity: Option<i64>,
@@ -239,6 +246,26 @@ fn not_found() -> AppError {
 
 fn inbound_not_found() -> AppError {
     AppError::not_found(ErrorCode::InboundNotFound, "inbound")
+}
+
+/// A 3x-UI API token from input: `None` when not given, `Some(None)` to clear (empty).
+/// Only 3x-UI panels have one.
+fn api_token(row: &NodeRow, input: Option<String>) -> AppResult<Option<Option<String>>> {
+    let Some(t) = input else { return Ok(None) };
+    let t = t.trim().to_owned();
+    if row.kind != "xui" {
+        return Err(AppError::field(
+            "api_token",
+            "only 3x-UI panels take an API token",
+        ));
+    }
+    if t.len() > 500 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::field(
+            "api_token",
+            "at most 500 characters, without spaces",
+        ));
+    }
+    Ok(Some(Some(t).filter(|t| !t.is_empty())))
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -434,8 +461,12 @@ impl App {
             updated_at: now,
         };
         check_node(&row)?;
+        let token = api_token(&row, input.api_token)?;
         let mut tx = self.db().begin().await?;
         row.id = repo::insert(tx.conn(), &row).await?;
+        if let Some(t) = token.flatten() {
+            mrjbot_db::panels::set_api_token(tx.conn(), row.id, Some(&t), now).await?;
+        }
         self.audit(
             tx.conn(),
             actor,
@@ -493,6 +524,9 @@ impl App {
         }
         row.updated_at = self.now().millis();
         check_node(&row)?;
+        if let Some(t) = api_token(&row, patch.api_token)? {
+            mrjbot_db::panels::set_api_token(tx.conn(), id, t.as_deref(), row.updated_at).await?;
+        }
         repo::update(tx.conn(), &row).await?;
         self.audit(
             tx.conn(),

@@ -457,6 +457,11 @@ async fn a_down_node_leaves_the_links_of_customers_who_can_move() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    // Only 3x-UI panels take an API token.
+    let (s, v) = t
+        .patch(&format!("/api/v1/nodes/{n1}"), json!({"api_token": "tok"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let a1 = AgentClient::new(&t.base, &secret1).await;
     a1.heartbeat(proto::CoreStatus::Running, 5.0).await;
     assert_eq!(links_of(&t, subs[0]).await, (true, true));

@@ -126,11 +126,15 @@ async fn xui_provisions_counts_once_and_enforces_caps(
     )
     .await;
     if let Some(tok) = token {
-        let mut tx = t.app.db().begin().await.unwrap_or_else(|e| panic!("{e}"));
-        mrjbot_db::panels::set_api_token(tx.conn(), node, Some(tok), 0)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        // The seller pastes the panel's API token into the node.
+        let (s, v) = t
+            .patch(&format!("/api/v1/nodes/{node}"), json!({"api_token": tok}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(
+            v.get("api_token").is_none(),
+            "the token is never shown: {v}"
+        );
     }
     let id = sub["id"].as_i64().unwrap_or_default();
     let r = sync(&t, node).await;
