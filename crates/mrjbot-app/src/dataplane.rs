@@ -474,11 +474,6 @@ fn build_desired(node_id: i64, view: NodeView) -> NodeDesired {
     }
 }
 
-/// Seconds since the epoch of `t` (for panels that count in seconds).
-pub fn epoch_secs(t: Timestamp) -> i64 {
-    t.millis() / 1000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! leave the outcome unknown. Units are Marzban's: `expire` and
 //! `on_hold_expire_duration` in seconds, `data_limit` and `used_traffic` in bytes.
 
-use super::{PanelError, Retry, http_client, normalize_base, read_body, status_error};
+use super::{PanelError, Retry, http_client, normalize_base, read_body, seg, status_error};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -128,18 +128,6 @@ fn detail(b: &[u8]) -> String {
         },
         Err(_) => String::from_utf8_lossy(b).chars().take(200).collect(),
     }
-}
-
-fn seg(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl MarzbanClient {

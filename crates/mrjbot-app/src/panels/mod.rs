@@ -34,6 +34,19 @@ use std::time::Duration;
 /// a few megabytes).
 const MAX_BODY: usize = 64 << 20;
 
+/// Percent-encodes one path segment (panel account names and keys go into URLs).
+pub(crate) fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What an HTTP status other than 200 means for a panel call: a 5xx leaves the outcome
 /// unknown (look before doing it again), anything else is a refusal with the panel's
 /// `message`. `None` for 200.

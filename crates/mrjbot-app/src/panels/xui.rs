@@ -13,7 +13,7 @@
 //! * Units stay the panel's: `totalGB` bytes, `expiryTime` ms (negative: −duration that
 //!   starts at first use); `settings` travels as a string holding JSON.
 
-use super::{PanelError, Retry, http_client, normalize_base, read_body, status_error};
+use super::{PanelError, Retry, http_client, normalize_base, read_body, seg, status_error};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -163,19 +163,6 @@ pub struct XuiClient {
     http: reqwest::Client,
     session: Mutex<Session>,
     generation: Mutex<Option<Generation>>,
-}
-
-/// Percent-encodes one path segment.
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
